@@ -1,0 +1,127 @@
+// A deployed Registry with one verifier key, one measurement and two models
+// allowlisted and active, on a sandbox whose clock starts at T0.
+import { createHash } from 'crypto';
+import '@ton/test-utils';
+import { Address, toNano } from '@ton/core';
+import { Blockchain, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
+import { ALLOWLIST_MEASUREMENT, ALLOWLIST_MODEL, ALLOWLIST_VERIFIER, Params, Registry } from '../../wrappers/Registry';
+import { Provider } from '../../wrappers/Provider';
+import { defaultParams } from '../../wrappers/params';
+import {
+    AttestationClaims,
+    measurementHash,
+    modelHash,
+    registerProviderMessage,
+    signStatement,
+    SignedStatement,
+} from '../../wrappers/attestation';
+import { Ed25519KeyPair, keyPairFromSeed } from '../../wrappers/ed25519';
+
+export const T0 = 1_800_000_000;
+
+export function testKey(label: string): Ed25519KeyPair {
+    return keyPairFromSeed(createHash('sha256').update(`chrysalis-test:${label}`).digest());
+}
+
+export const MEASUREMENT = measurementHash(Buffer.alloc(48, 1), [Buffer.alloc(48, 2), Buffer.alloc(48, 3)]);
+export const MODEL_A = modelHash('llama-3.1-8b-instruct', 'v1', 'a'.repeat(64));
+export const MODEL_B = modelHash('qwen2.5-7b', 'v2', 'b'.repeat(64));
+
+export interface Fixture {
+    blockchain: Blockchain;
+    governance: SandboxContract<TreasuryContract>;
+    treasury: SandboxContract<TreasuryContract>;
+    registry: SandboxContract<Registry>;
+    verifier: Ed25519KeyPair;
+    params: Params;
+}
+
+export async function deployFixture(params?: (treasury: Address) => Params): Promise<Fixture> {
+    const blockchain = await Blockchain.create();
+    blockchain.now = T0;
+    const governance = await blockchain.treasury('governance');
+    const treasury = await blockchain.treasury('treasury');
+    const p = params ? params(treasury.address) : defaultParams(treasury.address);
+    const registry = blockchain.openContract(await Registry.fromInit(governance.address, p, 0n));
+    const deployed = await registry.send(governance.getSender(), { value: toNano('1') }, { $$type: 'DeployRegistry', queryId: 0n });
+    expect(deployed.transactions).toHaveTransaction({ to: registry.address, deploy: true, success: true });
+    const verifier = testKey('verifier');
+    const adminValue = toNano('0.05');
+    for (const [list, entry] of [
+        [ALLOWLIST_VERIFIER, verifier.publicKeyInt],
+        [ALLOWLIST_MEASUREMENT, MEASUREMENT],
+        [ALLOWLIST_MODEL, MODEL_A],
+        [ALLOWLIST_MODEL, MODEL_B],
+    ] as const) {
+        const r = await registry.send(governance.getSender(), { value: adminValue }, { $$type: 'AllowlistAdd', queryId: 0n, list, entry });
+        expect(r.transactions).toHaveTransaction({ to: registry.address, success: true });
+    }
+    blockchain.now = T0 + Number(p.timelock);
+    return { blockchain, governance, treasury, registry, verifier, params: p };
+}
+
+export interface Enclave {
+    signing: Ed25519KeyPair;
+    encryptionKey: bigint;
+    measurement: bigint;
+    reportHash: bigint;
+}
+
+export function testEnclave(label: string, measurement = MEASUREMENT): Enclave {
+    return {
+        signing: testKey(`enclave:${label}`),
+        encryptionKey: testKey(`x25519:${label}`).publicKeyInt, // any 32 bytes will do on-chain
+        measurement,
+        reportHash: BigInt('0x' + createHash('sha256').update(`report:${label}`).digest('hex')),
+    };
+}
+
+export function claimsFor(
+    fx: Fixture,
+    owner: Address,
+    enclave: Enclave,
+    overrides: Partial<AttestationClaims> = {},
+): AttestationClaims {
+    const now = fx.blockchain.now!;
+    return {
+        registry: fx.registry.address,
+        providerOwner: owner,
+        issuedAt: now - 60,
+        validUntil: now + 86400,
+        models: [MODEL_A, MODEL_B],
+        enclave: {
+            signingKey: enclave.signing.publicKeyInt,
+            encryptionKey: enclave.encryptionKey,
+            measurement: enclave.measurement,
+            reportHash: enclave.reportHash,
+        },
+        ...overrides,
+    };
+}
+
+export function signedFor(fx: Fixture, owner: Address, enclave: Enclave, overrides: Partial<AttestationClaims> = {}): SignedStatement {
+    return signStatement(claimsFor(fx, owner, enclave, overrides), fx.verifier);
+}
+
+export async function sendRegister(
+    fx: Fixture,
+    owner: SandboxContract<TreasuryContract>,
+    signed: SignedStatement,
+    opts: { stake?: bigint; value?: bigint; payout?: Address | null } = {},
+): Promise<SendMessageResult> {
+    const stake = opts.stake ?? fx.params.minProviderStake;
+    const value = opts.value ?? stake + (await fx.registry.getAttestationFee());
+    return fx.registry.send(
+        owner.getSender(),
+        { value },
+        registerProviderMessage(signed, stake, { payout: opts.payout ?? null, queryId: 7n }),
+    );
+}
+
+export async function registerProvider(fx: Fixture, ownerLabel: string, opts: { stake?: bigint } = {}) {
+    const owner = await fx.blockchain.treasury(ownerLabel);
+    const enclave = testEnclave(ownerLabel);
+    const result = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave), opts);
+    const provider = fx.blockchain.openContract(Provider.fromAddress(await fx.registry.getProviderAddress(owner.address)));
+    return { owner, enclave, provider, result };
+}
