@@ -1,0 +1,209 @@
+// The gas table: every handler's gas, measured on its worst case, must equal
+// gas/gas.json (a change fails CI until the table is updated on purpose with
+// `npm run gas:update`) and must stay under the bound the contract charges for
+// (contracts/constants.tact), or the fee checks would under-charge.
+import '@ton/test-utils';
+import { readFileSync, writeFileSync } from 'fs';
+import path from 'path';
+import { beginCell, Dictionary, toNano } from '@ton/core';
+import { internal, SendMessageResult } from '@ton/sandbox';
+import {
+    ALLOWLIST_MODEL,
+    GAS_PROVIDER_APPLY_ATTESTATION,
+    GAS_PROVIDER_JAIL,
+    GAS_PROVIDER_SIMPLE,
+    GAS_REGISTRY_ADMIN,
+    GAS_REGISTRY_JAIL,
+    GAS_REGISTRY_REGISTER,
+    JAIL_GOVERNANCE,
+    MAX_ARBITERS,
+    MAX_MODELS_PER_PROVIDER,
+    PROVIDER_DEPLOY_BITS,
+    PROVIDER_DEPLOY_CELLS,
+    Registry,
+    SMALL_MESSAGE_BITS,
+    SMALL_MESSAGE_CELLS,
+    storeApplyAttestation,
+} from '../wrappers/Registry';
+import { Provider } from '../wrappers/Provider';
+import { defaultParams } from '../wrappers/params';
+import { reattestMessage } from '../wrappers/attestation';
+import { deployFixture, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
+import { cellStats, computeGas, txAt } from './helpers/tx';
+
+const TABLE_PATH = path.join(__dirname, '..', 'gas', 'gas.json');
+
+interface GasTable {
+    compiler: string;
+    note: string;
+    gas: Record<string, number>;
+    messages: Record<string, number>;
+}
+
+/** name -> [measured gas, the bound the contract charges for] */
+const measured: Record<string, [number, bigint]> = {};
+const sizes: Record<string, [number, bigint]> = {};
+
+describe('gas table', () => {
+    beforeAll(async () => {
+        const fx = await deployFixture((treasury) =>
+            // Worst case for parameter validation: a full arbiter set.
+            defaultParams(
+                treasury,
+                Array.from({ length: Number(MAX_ARBITERS) }, (_, i) => testKey(`arbiter${i}`).publicKeyInt),
+            ),
+        );
+        const { blockchain, registry, governance } = fx;
+        const record = (name: string, gas: bigint, bound: bigint) => {
+            measured[name] = [Number(gas), bound];
+        };
+        const admin = toNano('0.05');
+
+        // Registry deploy (a second deployment, measured from scratch).
+        const other = blockchain.openContract(await Registry.fromInit(governance.address, fx.params, 5n));
+        let r: SendMessageResult = await other.send(governance.getSender(), { value: toNano('1') }, { $$type: 'DeployRegistry', queryId: 0n });
+        record('registry.deploy', computeGas(txAt(r, other.address)), GAS_REGISTRY_ADMIN);
+
+        const next = await blockchain.treasury('next');
+        r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'ProposeOwner', queryId: 1n, newOwner: next.address });
+        record('registry.proposeOwner', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+        r = await registry.send(next.getSender(), { value: admin }, { $$type: 'AcceptOwnership', queryId: 1n });
+        record('registry.acceptOwnership', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+        r = await registry.send(next.getSender(), { value: admin }, { $$type: 'ProposeOwner', queryId: 1n, newOwner: governance.address });
+        r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'AcceptOwnership', queryId: 1n });
+
+        r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'ProposeParams', queryId: 1n, params: fx.params });
+        record('registry.proposeParams', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+        r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'CancelParams', queryId: 1n });
+        record('registry.cancelParams', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+        await registry.send(governance.getSender(), { value: admin }, { $$type: 'ProposeParams', queryId: 1n, params: fx.params });
+        blockchain.now = blockchain.now! + Number(fx.params.timelock);
+        r = await registry.send(next.getSender(), { value: admin }, { $$type: 'ExecuteParams', queryId: 1n });
+        record('registry.executeParams', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+
+        // The worst case of registration: the most models a provider may serve.
+        const models = Array.from({ length: Number(MAX_MODELS_PER_PROVIDER) }, (_, i) => BigInt(5000 + i));
+        for (const entry of models) {
+            r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'AllowlistAdd', queryId: 1n, list: ALLOWLIST_MODEL, entry });
+        }
+        record('registry.allowlistAdd', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+        r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'AllowlistAdd', queryId: 1n, list: ALLOWLIST_MODEL, entry: 1n });
+        r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'AllowlistRevoke', queryId: 1n, list: ALLOWLIST_MODEL, entry: 1n });
+        record('registry.allowlistRevoke', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+        blockchain.now = blockchain.now! + Number(fx.params.timelock);
+
+        const owner = await blockchain.treasury('alice');
+        const enclave = testEnclave('alice');
+        r = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave, { models }));
+        const providerAddress = await registry.getProviderAddress(owner.address);
+        const provider = blockchain.openContract(Provider.fromAddress(providerAddress));
+        record('registry.registerProvider', computeGas(txAt(r, registry.address)), GAS_REGISTRY_REGISTER);
+        record('provider.applyAttestation.register', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_APPLY_ATTESTATION);
+        // Size of the deploy message (StateInit + body), as forward fees count it.
+        const deployMsg = txAt(r, providerAddress).inMessage!;
+        const init = deployMsg.init!;
+        const initCell = beginCell().storeMaybeRef(init.code).storeMaybeRef(init.data).endCell();
+        const initStats = cellStats(initCell, true);
+        const bodyStats = cellStats(deployMsg.body, false);
+        sizes['provider.deploy.cells'] = [initStats.cells + bodyStats.cells, PROVIDER_DEPLOY_CELLS];
+        sizes['provider.deploy.bits'] = [initStats.bits + bodyStats.bits, PROVIDER_DEPLOY_BITS];
+        const reply = [...txAt(r, providerAddress).outMessages.values()][0];
+        const replyStats = cellStats(reply.body, false);
+        sizes['reply.cells'] = [replyStats.cells, SMALL_MESSAGE_CELLS];
+        sizes['reply.bits'] = [replyStats.bits, SMALL_MESSAGE_BITS];
+
+        r = await registry.send(owner.getSender(), { value: toNano('1') }, reattestMessage(signedFor(fx, owner.address, enclave, { models })));
+        record('registry.reattest', computeGas(txAt(r, registry.address)), GAS_REGISTRY_REGISTER);
+        record('provider.applyAttestation.reattest', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_APPLY_ATTESTATION);
+        r = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave, { models }));
+        record('provider.applyAttestation.refused', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_APPLY_ATTESTATION);
+
+        r = await registry.send(governance.getSender(), { value: toNano('0.1') }, {
+            $$type: 'JailProvider',
+            queryId: 1n,
+            providerOwner: owner.address,
+            reason: JAIL_GOVERNANCE,
+        });
+        record('registry.jailProvider', computeGas(txAt(r, registry.address)), GAS_REGISTRY_JAIL);
+        record('provider.jail', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_JAIL);
+        const nobody = await blockchain.treasury('nobody');
+        r = await registry.send(governance.getSender(), { value: toNano('0.1') }, {
+            $$type: 'JailProvider',
+            queryId: 1n,
+            providerOwner: nobody.address,
+            reason: JAIL_GOVERNANCE,
+        });
+        // The bounce is paid from the Provider hop's share of jailFee.
+        record('registry.bounced.jail', computeGas(txAt(r, registry.address, 1)), GAS_PROVIDER_JAIL);
+
+        r = await provider.send(next.getSender(), { value: toNano('2') }, { $$type: 'TopUpStake', queryId: 1n, amount: toNano('1') });
+        record('provider.topUpStake', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
+        r = await provider.send(owner.getSender(), { value: admin }, { $$type: 'SetPayoutAddress', queryId: 1n, payout: next.address });
+        record('provider.setPayoutAddress', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
+        r = await provider.send(owner.getSender(), { value: admin }, { $$type: 'RequestUnbond', queryId: 1n });
+        record('provider.requestUnbond', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
+        blockchain.now = blockchain.now! + Number(fx.params.unbondingPeriod);
+        r = await provider.send(owner.getSender(), { value: admin }, { $$type: 'WithdrawStake', queryId: 1n });
+        record('provider.withdrawStake', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
+
+        const original = beginCell()
+            .store(
+                storeApplyAttestation({
+                    $$type: 'ApplyAttestation',
+                    queryId: 1n,
+                    isRegistration: true,
+                    stake: toNano('100'),
+                    payout: null,
+                    validUntil: 0n,
+                    enclave: { $$type: 'EnclaveIdentity', signingKey: 1n, encryptionKey: 2n, measurement: 3n, reportHash: 4n },
+                    models: Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Bool()),
+                    snapshot: await registry.getParamsSnapshot(),
+                }),
+            )
+            .endCell()
+            .beginParse();
+        r = await blockchain.sendMessage(
+            internal({
+                from: providerAddress,
+                to: registry.address,
+                value: toNano('100'),
+                bounced: true,
+                bounce: false,
+                body: beginCell().storeUint(0xffffffff, 32).storeBits(original.loadBits(Math.min(256, original.remainingBits))).endCell(),
+            }),
+        );
+        // Paid from the bounced value (the Provider hop's share of attestationFee).
+        record('registry.bounced.applyAttestation', computeGas(txAt(r, registry.address)), GAS_PROVIDER_APPLY_ATTESTATION);
+        r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'SweepSurplus', queryId: 1n, to: governance.address });
+        record('registry.sweepSurplus', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+
+        if (process.env.UPDATE_GAS_TABLE) {
+            const table: GasTable = {
+                compiler: 'tact 1.6.13',
+                note: 'Gas units per handler, worst case (8 models, 16 arbiters). Written by `npm run gas:update`; asserted by tests/gas.spec.ts.',
+                gas: Object.fromEntries(Object.entries(measured).map(([k, [v]]) => [k, v])),
+                messages: Object.fromEntries(Object.entries(sizes).map(([k, [v]]) => [k, v])),
+            };
+            writeFileSync(TABLE_PATH, JSON.stringify(table, null, 2) + '\n');
+        }
+    });
+
+    it('every handler costs exactly what gas/gas.json says', () => {
+        const table = JSON.parse(readFileSync(TABLE_PATH, 'utf8')) as GasTable;
+        const now = Object.fromEntries(Object.entries(measured).map(([k, [v]]) => [k, v]));
+        expect(now).toEqual(table.gas);
+        expect(Object.fromEntries(Object.entries(sizes).map(([k, [v]]) => [k, v]))).toEqual(table.messages);
+    });
+
+    it('every handler stays under the gas bound its fee check charges for', () => {
+        for (const [name, [gas, bound]] of Object.entries(measured)) {
+            expect({ name, within: BigInt(gas) <= bound }).toEqual({ name, within: true });
+        }
+    });
+
+    it('message sizes stay under the bounds used for forward fees', () => {
+        for (const [name, [size, bound]] of Object.entries(sizes)) {
+            expect({ name, within: BigInt(size) <= bound }).toEqual({ name, within: true });
+        }
+    });
+});
