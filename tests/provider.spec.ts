@@ -135,7 +135,9 @@ describe('Provider', () => {
             expect(await provider.getStatus()).toBe(STATUS_UNBONDING);
         });
 
-        it('an exited provider registers again and keeps its history', async () => {
+        it('an exited provider registers again, with its payout stated afresh', async () => {
+            const oldPayout = await fx.blockchain.treasury('old-payout');
+            await provider.send(owner.getSender(), { value: OWNER_VALUE }, { $$type: 'SetPayoutAddress', queryId: 0n, payout: oldPayout.address });
             await provider.send(owner.getSender(), { value: OWNER_VALUE }, { $$type: 'RequestUnbond', queryId: 1n });
             fx.blockchain.now = fx.blockchain.now! + Number(fx.params.unbondingPeriod);
             await provider.send(owner.getSender(), { value: OWNER_VALUE }, { $$type: 'WithdrawStake', queryId: 2n });
@@ -145,6 +147,7 @@ describe('Provider', () => {
             expect(info.status).toBe(STATUS_ACTIVE);
             expect(info.stake).toBe(fx.params.minProviderStake);
             expect(info.withdrawableAt).toBe(0n);
+            expect(info.payout.equals(owner.address)).toBe(true); // null payout in the new registration = the owner
             expect(await balanceOf(provider.address)).toBe(info.stake + PROVIDER_STORAGE_RESERVE);
         });
 

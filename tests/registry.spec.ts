@@ -14,6 +14,7 @@ import {
     ERR_BAD_MODEL_COUNT,
     ERR_BAD_PARAM,
     ERR_BAD_PROTOCOL_FEE,
+    ERR_BAD_REASON,
     ERR_BAD_SIGNATURE,
     ERR_BAD_TAG,
     ERR_BAD_TIMELOCK,
@@ -170,6 +171,14 @@ describe('Registry', () => {
                 { $$type: 'ProposeOwner', queryId: 1n, newOwner: outsider.address },
                 ERR_INSUFFICIENT_VALUE,
             );
+        });
+
+        it('proposing the current owner clears a pending proposal', async () => {
+            const next = await fx.blockchain.treasury('next-owner');
+            await registry.send(governance.getSender(), { value: ADMIN_VALUE }, { $$type: 'ProposeOwner', queryId: 1n, newOwner: next.address });
+            await registry.send(governance.getSender(), { value: ADMIN_VALUE }, { $$type: 'ProposeOwner', queryId: 2n, newOwner: governance.address });
+            expect(await registry.getPendingOwner()).toBeNull();
+            await expectRejected(next, ADMIN_VALUE, { $$type: 'AcceptOwnership', queryId: 3n }, ERR_NOT_PENDING_OWNER);
         });
 
         it('AcceptOwnership with nobody proposed is rejected', async () => {
@@ -597,6 +606,7 @@ describe('Registry', () => {
                 { $$type: 'JailProvider', queryId: 1n, providerOwner: owner.address, reason: JAIL_GOVERNANCE },
                 ERR_INSUFFICIENT_VALUE,
             );
+            await expectRejected(governance, toNano('0.1'), { $$type: 'JailProvider', queryId: 1n, providerOwner: owner.address, reason: 0n }, ERR_BAD_REASON);
             const r = await registry.send(governance.getSender(), { value: toNano('0.1') }, {
                 $$type: 'JailProvider',
                 queryId: 1n,
@@ -672,7 +682,7 @@ describe('Registry', () => {
             expect(r.transactions).toHaveTransaction({ to: registry.address, success: true });
             expect(r.externals).toHaveLength(1);
             const log = r.externals[0].body.beginParse();
-            expect(log.loadUint(32)).toBe(0x20000003);
+            expect(log.loadUint(32)).toBe(0x10000020); // ApplyAttestationBounced
             expect(log.loadUintBig(64)).toBe(77n);
             expect(log.loadAddress().equals(provider.address)).toBe(true);
             const after = (await fx.blockchain.getContract(registry.address)).balance;
@@ -681,6 +691,7 @@ describe('Registry', () => {
             const refundee = await fx.blockchain.treasury('refundee');
             const refundeeBefore = await refundee.getBalance();
             await expectRejected(outsider, ADMIN_VALUE, { $$type: 'SweepSurplus', queryId: 1n, to: outsider.address }, ERR_NOT_OWNER);
+            await expectRejected(governance, ADMIN_VALUE, { $$type: 'SweepSurplus', queryId: 1n, to: new Address(-1, Buffer.alloc(32, 1)) }, 138n);
             await registry.send(governance.getSender(), { value: ADMIN_VALUE }, { $$type: 'SweepSurplus', queryId: 1n, to: refundee.address });
             expect((await fx.blockchain.getContract(registry.address)).balance).toBe(REGISTRY_STORAGE_RESERVE);
             expect((await refundee.getBalance()) - refundeeBefore).toBeGreaterThan(toNano('99.99'));

@@ -1,7 +1,16 @@
 // Registry parameters: defaults, and a JSON form for deploy and governance
 // files (amounts in nanoton as decimal strings, times in seconds).
 import { Address, Dictionary, toNano } from '@ton/core';
-import { Params } from './Registry';
+import {
+    MAX_ARBITERS,
+    MAX_ATTESTATION_AGE,
+    MAX_PROTOCOL_FEE_BPS,
+    MAX_TIMELOCK,
+    MAX_UNBONDING_PERIOD,
+    MAX_WINDOW,
+    MIN_TIMELOCK,
+    Params,
+} from './Registry';
 
 export interface ParamsJson {
     minProviderStake: string;
@@ -121,4 +130,42 @@ export function paramsToJson(p: Params): ParamsJson {
         arbiters,
         timelock: Number(p.timelock),
     };
+}
+
+/**
+ * The Registry's validateParams in TypeScript, so a bad parameter set is
+ * refused before any TON is spent. Empty when the Registry would accept it;
+ * tests/params.spec.ts proves the two agree.
+ */
+export function paramsProblems(p: Params): string[] {
+    const problems: string[] = [];
+    const inRange = (value: bigint, max: bigint, name: string) => {
+        if (value <= 0n || value > max) problems.push(`${name} (${value}) must be from 1 to ${max}`);
+    };
+    if (p.treasury.workChain !== 0) problems.push(`treasury must be a workchain 0 address`);
+    if (p.timelock < MIN_TIMELOCK || p.timelock > MAX_TIMELOCK) {
+        problems.push(`timelock (${p.timelock}) must be from ${MIN_TIMELOCK} to ${MAX_TIMELOCK} seconds`);
+    }
+    if (p.protocolFeeBps > MAX_PROTOCOL_FEE_BPS) problems.push(`protocolFeeBps (${p.protocolFeeBps}) must be at most ${MAX_PROTOCOL_FEE_BPS}`);
+    if (p.minProviderStake <= 0n) problems.push('minProviderStake must be more than 0');
+    inRange(p.attestationMaxAge, MAX_ATTESTATION_AGE, 'attestationMaxAge');
+    inRange(p.maxJobDuration, MAX_WINDOW, 'maxJobDuration');
+    inRange(p.disputeWindow, MAX_WINDOW, 'disputeWindow');
+    inRange(p.verdictWindow, MAX_WINDOW, 'verdictWindow');
+    if (p.disputeBond <= 0n) problems.push('disputeBond must be more than 0');
+    const windows = p.maxJobDuration + p.disputeWindow + p.verdictWindow;
+    if (p.unbondingPeriod <= windows) {
+        problems.push(
+            `unbondingPeriod (${p.unbondingPeriod}) must exceed maxJobDuration + disputeWindow + verdictWindow (${windows})`,
+        );
+    }
+    if (p.unbondingPeriod > MAX_UNBONDING_PERIOD) problems.push(`unbondingPeriod must be at most ${MAX_UNBONDING_PERIOD}`);
+    const keys = p.arbiters.keys().sort((a, b) => a - b);
+    if (keys.length > Number(MAX_ARBITERS)) problems.push(`at most ${MAX_ARBITERS} arbiters`);
+    if (keys.some((k, i) => k !== i)) problems.push('arbiters must be indexed 0..n-1');
+    const n = BigInt(keys.length);
+    if (n === 0n ? p.arbiterQuorum !== 0n : p.arbiterQuorum * 2n <= n || p.arbiterQuorum > n) {
+        problems.push(`arbiterQuorum (${p.arbiterQuorum}) must be a strict majority of the ${n} arbiters (0 when there are none)`);
+    }
+    return problems;
 }

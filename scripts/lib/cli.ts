@@ -1,0 +1,439 @@
+// Shared code of the operations scripts: argument parsing, address, amount
+// and key parsing, JSON files, asking what the arguments did not give,
+// opening the contracts, and sending with a check of the outcome.
+//
+// Options are `--name value` or `--name=value`. `npx blueprint run` rejects
+// options it does not know, so put the script's arguments after `--`:
+//   npx blueprint run deployRegistry --testnet --mnemonic -- params.json --salt 1
+import { promises as fs } from 'fs';
+import type { NetworkProvider, UIProvider } from '@ton/blueprint';
+import { Address, fromNano, OpenedContract, toNano, Transaction } from '@ton/core';
+import {
+    MAX_ARBITERS,
+    MAX_ATTESTATION_AGE,
+    MAX_PROTOCOL_FEE_BPS,
+    MAX_TIMELOCK,
+    MAX_UNBONDING_PERIOD,
+    MAX_WINDOW,
+    MIN_TIMELOCK,
+    JAIL_GOVERNANCE,
+    JAIL_STAKE_BELOW_MINIMUM,
+    Params,
+    ProviderInfo,
+    Registry,
+} from '../../wrappers/Registry';
+import { Provider } from '../../wrappers/Provider';
+import { paramsFromJson, ParamsJson, paramsProblems } from '../../wrappers/params';
+import { parseStatement, SignedStatement, signedStatementFromJson, SignedStatementJson } from '../../wrappers/attestation';
+import { exitCodeName, statusName } from '../../wrappers/chrysalis';
+
+// ---------------------------------------------------------------- errors
+
+/** Base of every error a script throws on purpose: the message is for the operator. */
+export class CliError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = new.target.name;
+    }
+}
+/** Wrong arguments: unknown option or subcommand, missing or extra argument. */
+export class UsageError extends CliError {}
+/** A value that does not parse or is out of range: address, amount, key, file. */
+export class InputError extends CliError {}
+/** The chain does not allow it: contract missing, wrong sender, wrong status. */
+export class StateError extends CliError {}
+/** A transaction of the message chain failed; exitCode is the contract's. */
+export class TransactionFailedError extends CliError {
+    constructor(
+        readonly what: string,
+        readonly exitCode: number | undefined,
+        detail: string,
+    ) {
+        super(`${what} failed: ${detail}`);
+    }
+}
+
+// ---------------------------------------------------------------- arguments
+
+export interface ArgSpec {
+    /** Options that take a value, without the leading `--`. */
+    options?: readonly string[];
+    /** Options without a value. */
+    flags?: readonly string[];
+}
+
+export interface ParsedArgs {
+    positional: string[];
+    options: Map<string, string>;
+    flags: Set<string>;
+}
+
+export function parseArgs(args: readonly string[], spec: ArgSpec, usage: string): ParsedArgs {
+    const options = new Set(spec.options ?? []);
+    const flags = new Set(spec.flags ?? []);
+    const parsed: ParsedArgs = { positional: [], options: new Map(), flags: new Set() };
+    const known = () => [...options, ...flags].map((n) => `--${n}`).join(', ') || 'none';
+    for (let i = 0; i < args.length; i++) {
+        const arg = args[i];
+        if (arg === '--') {
+            parsed.positional.push(...args.slice(i + 1));
+            break;
+        }
+        if (!arg.startsWith('--') || arg.length === 2) {
+            parsed.positional.push(arg);
+            continue;
+        }
+        const eq = arg.indexOf('=');
+        const name = arg.slice(2, eq < 0 ? undefined : eq);
+        if (flags.has(name)) {
+            if (eq >= 0) throw usageError(`option --${name} takes no value`, usage);
+            parsed.flags.add(name);
+        } else if (options.has(name)) {
+            const value = eq >= 0 ? arg.slice(eq + 1) : args[++i];
+            if (value === undefined || value === '') throw usageError(`option --${name} needs a value`, usage);
+            if (parsed.options.has(name)) throw usageError(`option --${name} given twice`, usage);
+            parsed.options.set(name, value);
+        } else {
+            throw usageError(`unknown option --${name} (known: ${known()})`, usage);
+        }
+    }
+    return parsed;
+}
+
+export function usageError(message: string, usage: string): UsageError {
+    return new UsageError(`${message}\nusage: ${usage}`);
+}
+
+/** Fails when more positional arguments were given than the command takes. */
+export function noMoreArgs(positional: readonly string[], max: number, usage: string): void {
+    if (positional.length > max) throw usageError(`unexpected argument "${positional[max]}"`, usage);
+}
+
+// ---------------------------------------------------------------- values
+
+export function parseAddress(text: string, what: string): Address {
+    try {
+        return Address.parse(text.trim());
+    } catch {
+        throw new InputError(`${what}: "${text}" is not a TON address`);
+    }
+}
+
+/** The contracts accept only basechain addresses for owners, treasuries and payouts. */
+export function requireBasechain(address: Address, what: string): Address {
+    if (address.workChain !== 0) {
+        throw new InputError(`${what}: ${address.toString()} is in workchain ${address.workChain}, the contracts need workchain 0`);
+    }
+    return address;
+}
+
+/** TON as a decimal ("1.5"), to nanoton. */
+export function parseTon(text: string, what: string, opts: { allowZero?: boolean } = {}): bigint {
+    const t = text.trim();
+    if (!/^[0-9]+(\.[0-9]{1,9})?$/.test(t)) throw new InputError(`${what}: "${text}" is not an amount of TON (e.g. 1.5)`);
+    const amount = toNano(t);
+    if (amount === 0n && !opts.allowZero) throw new InputError(`${what} must be more than 0 TON`);
+    return amount;
+}
+
+/** A non-negative integer below 2^bits. */
+export function parseUint(text: string, what: string, bits: number): bigint {
+    const t = text.trim();
+    if (!/^[0-9]+$/.test(t) || BigInt(t) >= 1n << BigInt(bits)) {
+        throw new InputError(`${what}: "${text}" is not an integer from 0 to 2^${bits}-1`);
+    }
+    return BigInt(t);
+}
+
+/** 32 bytes of hex (a key or hash), with or without 0x. */
+export function parseHex256(text: string, what: string): bigint {
+    const t = text.trim().replace(/^0x/i, '');
+    if (!/^[0-9a-fA-F]{64}$/.test(t)) throw new InputError(`${what}: "${text}" is not 32 bytes of hex (64 hex digits)`);
+    return BigInt('0x' + t);
+}
+
+export function hex256(value: bigint): string {
+    return value.toString(16).padStart(64, '0');
+}
+
+export function formatTon(nano: bigint): string {
+    return `${fromNano(nano)} TON`;
+}
+
+export function formatTime(unix: bigint | number): string {
+    const n = Number(unix);
+    return n === 0 ? '0' : `${n} (${new Date(n * 1000).toISOString()})`;
+}
+
+export function formatDuration(seconds: bigint | number): string {
+    const s = Number(seconds);
+    return s % 86400 === 0 ? `${s} s (${s / 86400} d)` : s % 3600 === 0 ? `${s} s (${s / 3600} h)` : `${s} s`;
+}
+
+export function formatAddress(provider: NetworkProvider, address: Address): string {
+    return address.toString({ testOnly: provider.network() === 'testnet' });
+}
+
+// ---------------------------------------------------------------- asking
+
+/** The argument if given, else the operator's answer; empty is refused. */
+export async function argOrAsk(ui: UIProvider, value: string | undefined, question: string, what: string): Promise<string> {
+    const text = value ?? (await ui.input(question));
+    if (text.trim() === '') throw new InputError(`${what} is required`);
+    return text.trim();
+}
+
+export async function addressOrAsk(
+    ui: UIProvider,
+    value: string | undefined,
+    question: string,
+    what: string,
+    fallback?: Address,
+): Promise<Address> {
+    return value !== undefined ? parseAddress(value, what) : ui.inputAddress(question, fallback);
+}
+
+/** The argument if given (must be one of `choices`), else the operator's choice. */
+export async function choiceOrAsk<T extends string>(
+    ui: UIProvider,
+    value: string | undefined,
+    choices: readonly T[],
+    question: string,
+    what: string,
+    usage: string,
+): Promise<T> {
+    if (value === undefined) return ui.choose(question, [...choices], (c) => c);
+    const found = choices.find((c) => c === value);
+    if (found === undefined) throw usageError(`unknown ${what} "${value}" (one of: ${choices.join(', ')})`, usage);
+    return found;
+}
+
+// ---------------------------------------------------------------- files
+
+export async function readJsonFile(path: string, what: string): Promise<unknown> {
+    let text: string;
+    try {
+        text = await fs.readFile(path, 'utf8');
+    } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new InputError(`${what}: cannot read ${path}${code === 'ENOENT' ? ': no such file' : `: ${String(e)}`}`);
+    }
+    try {
+        return JSON.parse(text) as unknown;
+    } catch (e) {
+        throw new InputError(`${what}: ${path} is not valid JSON (${e instanceof Error ? e.message : String(e)})`);
+    }
+}
+
+const PARAMS_KEYS: readonly (keyof ParamsJson)[] = [
+    'minProviderStake',
+    'unbondingPeriod',
+    'attestationMaxAge',
+    'protocolFeeBps',
+    'treasury',
+    'maxJobDuration',
+    'disputeWindow',
+    'verdictWindow',
+    'disputeBond',
+    'arbiterQuorum',
+    'arbiters',
+    'timelock',
+];
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+    return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Reads a ParamsJson file (keys starting with "_" are comments) and checks it as the Registry would. */
+export async function loadParamsFile(path: string): Promise<Params> {
+    const json = await readJsonFile(path, 'params file');
+    if (!isRecord(json)) throw new InputError(`params file ${path}: must be a JSON object`);
+    const missing = PARAMS_KEYS.filter((k) => !(k in json));
+    if (missing.length > 0) throw new InputError(`params file ${path}: missing ${missing.join(', ')}`);
+    const unknown = Object.keys(json).filter((k) => !k.startsWith('_') && !(PARAMS_KEYS as readonly string[]).includes(k));
+    if (unknown.length > 0) throw new InputError(`params file ${path}: unknown field ${unknown.join(', ')}`);
+    let params: Params;
+    try {
+        params = paramsFromJson(json as unknown as ParamsJson);
+    } catch (e) {
+        throw new InputError(`params file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    assertValidParams(params, `params file ${path}`);
+    return params;
+}
+
+/** What validateParams in contracts/registry.tact would reject, in words (empty when valid). */
+export function assertValidParams(p: Params, source: string): void {
+    const problems = paramsProblems(p);
+    if (problems.length > 0) throw new InputError(`${source}: the Registry would reject these parameters:\n  - ${problems.join('\n  - ')}`);
+}
+
+export function formatParams(p: Params, indent = '    '): string[] {
+    const arbiters = p.arbiters
+        .keys()
+        .sort((a, b) => a - b)
+        .map((k) => `${indent}  #${k}: ${hex256(p.arbiters.get(k) ?? 0n)}`);
+    return [
+        `${indent}minProviderStake:  ${formatTon(p.minProviderStake)}`,
+        `${indent}unbondingPeriod:   ${formatDuration(p.unbondingPeriod)}`,
+        `${indent}attestationMaxAge: ${formatDuration(p.attestationMaxAge)}`,
+        `${indent}protocolFeeBps:    ${p.protocolFeeBps}`,
+        `${indent}treasury:          ${p.treasury.toString()}`,
+        `${indent}maxJobDuration:    ${formatDuration(p.maxJobDuration)}`,
+        `${indent}disputeWindow:     ${formatDuration(p.disputeWindow)}`,
+        `${indent}verdictWindow:     ${formatDuration(p.verdictWindow)}`,
+        `${indent}disputeBond:       ${formatTon(p.disputeBond)}`,
+        `${indent}arbiterQuorum:     ${p.arbiterQuorum} of ${arbiters.length}`,
+        ...arbiters,
+        `${indent}timelock:          ${formatDuration(p.timelock)}`,
+    ];
+}
+
+export function jailReasonName(reason: bigint): string {
+    if (reason === 0n) return 'none';
+    if (reason === JAIL_GOVERNANCE) return 'governance (1)';
+    if (reason === JAIL_STAKE_BELOW_MINIMUM) return 'stake below minimum (2)';
+    return `reason ${reason}`;
+}
+
+export function formatProviderInfo(provider: NetworkProvider, info: ProviderInfo): string[] {
+    const lines = [
+        `  status:      ${statusName(info.status)}${info.jailReason !== 0n ? `, jail reason ${jailReasonName(info.jailReason)}` : ''}`,
+        `  owner:       ${formatAddress(provider, info.owner)}`,
+        `  payout:      ${formatAddress(provider, info.payout)}`,
+        `  registry:    ${formatAddress(provider, info.registry)}`,
+        `  stake:       ${formatTon(info.stake)}`,
+    ];
+    if (info.withdrawableAt !== 0n) lines.push(`  withdrawable at: ${formatTime(info.withdrawableAt)}`);
+    lines.push(
+        `  attestation valid until: ${formatTime(info.attestationValidUntil)}`,
+        `  measurement: ${hex256(info.enclave.measurement)}`,
+        `  signing key: ${hex256(info.enclave.signingKey)}`,
+        `  models:      ${info.modelCount}`,
+        `  jobs:        ${info.openJobs} open, ${info.completedJobs} completed, ${info.refundedJobs} refunded, ${info.disputesLost} disputes lost`,
+    );
+    if (info.snapshot !== null) {
+        lines.push(
+            `  snapshot:    min stake ${formatTon(info.snapshot.minProviderStake)}, unbonding ${formatDuration(info.snapshot.unbondingPeriod)}, fee ${info.snapshot.protocolFeeBps} bps`,
+        );
+    }
+    return lines;
+}
+
+/** Reads a SignedStatementJson file and parses the statement in it. */
+export async function loadStatementFile(path: string): Promise<SignedStatement> {
+    const json = await readJsonFile(path, 'statement file');
+    if (!isRecord(json) || typeof json.statement !== 'string' || typeof json.signature !== 'string' || typeof json.verifierKey !== 'string') {
+        throw new InputError(`statement file ${path}: needs "statement" (BOC, base64), "signature" and "verifierKey" (hex)`);
+    }
+    try {
+        const signed = signedStatementFromJson(json as unknown as SignedStatementJson);
+        parseStatement(signed.statement);
+        return signed;
+    } catch (e) {
+        throw new InputError(`statement file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+}
+
+// ---------------------------------------------------------------- chain
+
+/** Extra value on owner messages; the contracts return what is not used. */
+export const FEE_MARGIN = toNano('0.02');
+
+export function senderAddress(provider: NetworkProvider): Address {
+    const address = provider.sender().address;
+    if (address === undefined) throw new StateError('the wallet did not give its address (connect it first)');
+    return address;
+}
+
+export function newQueryId(): bigint {
+    return BigInt(Date.now());
+}
+
+export async function openRegistry(provider: NetworkProvider, address: Address): Promise<OpenedContract<Registry>> {
+    if (!(await provider.isContractDeployed(address))) {
+        throw new StateError(`no contract is deployed at ${formatAddress(provider, address)}`);
+    }
+    const registry = provider.open(Registry.fromAddress(address));
+    try {
+        await registry.getAdminFee();
+        await registry.getSalt();
+    } catch {
+        throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Registry`);
+    }
+    return registry;
+}
+
+export async function openProvider(provider: NetworkProvider, address: Address): Promise<OpenedContract<Provider>> {
+    if (!(await provider.isContractDeployed(address))) {
+        throw new StateError(`no Provider is deployed at ${formatAddress(provider, address)} (has its owner registered?)`);
+    }
+    const opened = provider.open(Provider.fromAddress(address));
+    try {
+        await opened.getInfo();
+    } catch {
+        throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Provider`);
+    }
+    return opened;
+}
+
+/** The first failed transaction of a sandbox-like send result (an object with `transactions`). */
+function findFailure(result: unknown): { exitCode?: number; detail: string } | undefined {
+    if (!isRecord(result) || !Array.isArray(result.transactions)) return undefined;
+    for (const tx of result.transactions as Transaction[]) {
+        const d = tx.description;
+        if (d.type !== 'generic') continue;
+        const info = tx.inMessage?.info;
+        const at = info !== undefined && info.type !== 'external-out' ? ` at ${info.dest.toString()}` : '';
+        if (d.computePhase.type === 'vm' && !d.computePhase.success) {
+            return { exitCode: d.computePhase.exitCode, detail: `${exitCodeName(d.computePhase.exitCode)}${at}` };
+        }
+        if (d.actionPhase !== undefined && d.actionPhase !== null && !d.actionPhase.success) {
+            return { exitCode: d.actionPhase.resultCode, detail: `action phase result code ${d.actionPhase.resultCode}${at}` };
+        }
+        if (d.computePhase.type === 'skipped' && info?.type === 'internal' && info.bounce && !info.bounced) {
+            return { detail: `no contract${at} (${d.computePhase.reason}); the message bounced` };
+        }
+    }
+    return undefined;
+}
+
+/** True when the provider runs the chain synchronously (sandbox) and reports its transactions. */
+function reportsTransactions(provider: NetworkProvider): boolean {
+    const result = provider.sender().lastSendResult;
+    return isRecord(result) && Array.isArray(result.transactions);
+}
+
+/**
+ * Sends (through `send`), waits for the wallet's transaction and, where the
+ * provider reports the message chain (sandbox), fails with the exit code of
+ * the first failed transaction. Then waits until `check` sees the effect
+ * on-chain (polling on a real network, where the chain runs after the wallet).
+ */
+export async function sendAndCheck(
+    provider: NetworkProvider,
+    what: string,
+    send: () => Promise<unknown>,
+    check?: { effect: string; holds: () => Promise<boolean> },
+): Promise<void> {
+    const ui = provider.ui();
+    ui.write(`Sending ${what}...`);
+    await send();
+    await provider.waitForLastTransaction();
+    const failure = findFailure(provider.sender().lastSendResult);
+    if (failure !== undefined) throw new TransactionFailedError(what, failure.exitCode, failure.detail);
+    if (check === undefined) return;
+    const attempts = reportsTransactions(provider) ? 1 : 20;
+    for (let i = 1; i <= attempts; i++) {
+        if (await check.holds()) {
+            ui.clearActionPrompt();
+            return;
+        }
+        if (i < attempts) {
+            ui.setActionPrompt(`Waiting for ${check.effect}... [${i}/${attempts}]`);
+            await new Promise((resolve) => setTimeout(resolve, 3000));
+        }
+    }
+    ui.clearActionPrompt();
+    throw new TransactionFailedError(what, undefined, `${check.effect} was not observed on-chain; look up the transaction in an explorer`);
+}
