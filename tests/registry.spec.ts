@@ -654,28 +654,32 @@ describe('Registry', () => {
         });
     });
 
+    /** What a bounced ApplyAttestation looks like: 0xffffffff, then the first 256 bits of the original body. */
+    async function bouncedApplyAttestation(queryId: bigint): Promise<Cell> {
+        const original = beginCell()
+            .store(
+                storeApplyAttestation({
+                    $$type: 'ApplyAttestation',
+                    queryId,
+                    isRegistration: true,
+                    stake: toNano('100'),
+                    payout: null,
+                    validUntil: 0n,
+                    enclave: { $$type: 'EnclaveIdentity', signingKey: 1n, encryptionKey: 2n, measurement: 3n, reportHash: 4n },
+                    models: Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Bool()),
+                    snapshot: await registry.getParamsSnapshot(),
+                }),
+            )
+            .endCell()
+            .beginParse();
+        return beginCell().storeUint(0xffffffff, 32).storeBits(original.loadBits(Math.min(256, original.remainingBits))).endCell();
+    }
+
     describe('bounces and surplus', () => {
         it('a bounced ApplyAttestation is logged and its value kept as surplus for governance to refund', async () => {
             const { provider } = await registerProvider(fx, 'alice');
             const before = (await fx.blockchain.getContract(registry.address)).balance;
-            // A real bounce carries the first 256 bits of the original body after 0xffffffff.
-            const original = beginCell()
-                .store(
-                    storeApplyAttestation({
-                        $$type: 'ApplyAttestation',
-                        queryId: 77n,
-                        isRegistration: true,
-                        stake: toNano('100'),
-                        payout: null,
-                        validUntil: 0n,
-                        enclave: { $$type: 'EnclaveIdentity', signingKey: 1n, encryptionKey: 2n, measurement: 3n, reportHash: 4n },
-                        models: Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Bool()),
-                        snapshot: await registry.getParamsSnapshot(),
-                    }),
-                )
-                .endCell()
-                .beginParse();
-            const bouncedBody = beginCell().storeUint(0xffffffff, 32).storeBits(original.loadBits(Math.min(256, original.remainingBits))).endCell();
+            const bouncedBody = await bouncedApplyAttestation(77n);
             const r = await fx.blockchain.sendMessage(
                 internal({ from: provider.address, to: registry.address, value: toNano('100'), bounced: true, bounce: false, body: bouncedBody }),
             );
@@ -696,6 +700,24 @@ describe('Registry', () => {
             expect((await fx.blockchain.getContract(registry.address)).balance).toBe(REGISTRY_STORAGE_RESERVE);
             expect((await refundee.getBalance()) - refundeeBefore).toBeGreaterThan(toNano('99.99'));
             await expectRejected(governance, ADMIN_VALUE, { $$type: 'SweepSurplus', queryId: 2n, to: refundee.address }, ERR_NO_SURPLUS);
+        });
+
+        it('a sweep to an address that bounces brings the surplus back', async () => {
+            const { provider } = await registerProvider(fx, 'alice');
+            // Put a surplus in place, then sweep it to a contract that rejects Excesses (the Provider).
+            await fx.blockchain.sendMessage(
+                internal({ from: provider.address, to: registry.address, value: toNano('5'), bounced: true, bounce: false, body: await bouncedApplyAttestation(1n) }),
+            );
+            const withSurplus = (await fx.blockchain.getContract(registry.address)).balance;
+            expect(withSurplus).toBeGreaterThan(REGISTRY_STORAGE_RESERVE + toNano('4.9'));
+            const r = await registry.send(governance.getSender(), { value: ADMIN_VALUE }, { $$type: 'SweepSurplus', queryId: 1n, to: provider.address });
+            expect(r.transactions).toHaveTransaction({ from: registry.address, to: provider.address, success: false, exitCode: 130 });
+            expect(r.transactions).toHaveTransaction({ from: provider.address, to: registry.address, inMessageBounced: true, success: true });
+            // Back where it was, less the fees of the round trip: it can be swept again.
+            const after = (await fx.blockchain.getContract(registry.address)).balance;
+            expect(after).toBeGreaterThan(withSurplus - toNano('0.05'));
+            const again = await registry.send(governance.getSender(), { value: ADMIN_VALUE }, { $$type: 'SweepSurplus', queryId: 2n, to: governance.address });
+            expect(again.transactions).toHaveTransaction({ from: registry.address, to: governance.address, success: true });
         });
     });
 
