@@ -15,6 +15,13 @@ import {
     GAS_REGISTRY_ADMIN,
     GAS_REGISTRY_JAIL,
     GAS_REGISTRY_REGISTER,
+    GAS_ESCROW_ENGAGED,
+    GAS_ESCROW_OPEN,
+    GAS_ESCROW_TRIGGER,
+    GAS_PROVIDER_ENGAGE,
+    GAS_PROVIDER_JOB_ENDED,
+    ENGAGED_MESSAGE_BITS,
+    ENGAGED_MESSAGE_CELLS,
     JAIL_GOVERNANCE,
     MAX_ARBITERS,
     MAX_MODELS_PER_PROVIDER,
@@ -28,6 +35,8 @@ import {
 import { Provider } from '../wrappers/Provider';
 import { defaultParams } from '../wrappers/params';
 import { reattestMessage } from '../wrappers/attestation';
+import { Escrow } from '../wrappers/Escrow';
+import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
 import { deployFixture, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
 import { cellStats, computeGas, txAt } from './helpers/tx';
 
@@ -55,6 +64,7 @@ describe('gas table', () => {
         );
         const { blockchain, registry, governance } = fx;
         const record = (name: string, gas: bigint, bound: bigint) => {
+            if (process.env.GAS_DEBUG) console.log(name, gas);
             measured[name] = [Number(gas), bound];
         };
         const admin = toNano('0.05');
@@ -117,6 +127,59 @@ describe('gas table', () => {
         record('provider.applyAttestation.reattest', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_APPLY_ATTESTATION);
         r = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave, { models }));
         record('provider.applyAttestation.refused', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_APPLY_ATTESTATION);
+
+        // ---- Escrow lifecycle: open, engage, receipt, release ----
+        const client = await blockchain.treasury('client');
+        const openFee = await provider.getEscrowOpenFee();
+        const openEscrow = async (nonce: bigint, modelHash: bigint) => {
+            const escrow = blockchain.openContract(await Escrow.fromInit(registry.address, client.address, providerAddress, nonce));
+            const res = await escrow.send(client.getSender(), { value: toNano('2') + openFee }, {
+                $$type: 'OpenEscrow',
+                queryId: 0n,
+                requestHash: 1n,
+                modelHash,
+                maxAmount: toNano('2'),
+                deadline: BigInt(blockchain.now! + 3600),
+            });
+            return { escrow, res };
+        };
+        const trigger = toNano('0.05');
+        let { escrow, res } = await openEscrow(1n, models[0]);
+        record('escrow.open', computeGas(txAt(res, escrow.address)), GAS_ESCROW_OPEN);
+        record('provider.engage', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_ENGAGE);
+        record('escrow.engaged', computeGas(txAt(res, escrow.address, 1)), GAS_ESCROW_ENGAGED);
+        const { escrow: expiring } = await openEscrow(2n, models[0]);
+        const refusedOpen = await openEscrow(3n, 424242n);
+        record('provider.engage.refused', computeGas(txAt(refusedOpen.res, providerAddress)), GAS_PROVIDER_ENGAGE);
+        record('escrow.refused', computeGas(txAt(refusedOpen.res, refusedOpen.escrow.address, 1)), GAS_ESCROW_ENGAGED);
+        const engaged = [...txAt(res, providerAddress).outMessages.values()][0];
+        const engagedStats = cellStats(engaged.body, false);
+        sizes['jobEngaged.cells'] = [engagedStats.cells, ENGAGED_MESSAGE_CELLS];
+        sizes['jobEngaged.bits'] = [engagedStats.bits, ENGAGED_MESSAGE_BITS];
+        const receipt = signReceipt(
+            {
+                escrow: escrow.address,
+                requestHash: 1n,
+                responseHash: 2n,
+                modelHash: models[0],
+                inputUnits: 10n,
+                outputUnits: 20n,
+                amount: toNano('1'),
+                finishedAt: blockchain.now!,
+            },
+            enclave.signing,
+        );
+        res = await escrow.send(client.getSender(), { value: trigger }, submitReceiptMessage(receipt));
+        record('escrow.submitReceipt', computeGas(txAt(res, escrow.address)), GAS_ESCROW_TRIGGER);
+        blockchain.now = blockchain.now! + Number(fx.params.disputeWindow);
+        res = await escrow.send(client.getSender(), { value: trigger }, { $$type: 'Release', queryId: 0n });
+        record('escrow.release', computeGas(txAt(res, escrow.address)), GAS_ESCROW_TRIGGER);
+        record('provider.jobEnded.released', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_JOB_ENDED);
+
+        // (escrow #2 expired past its deadline during the dispute window above)
+        res = await expiring.send(client.getSender(), { value: trigger }, { $$type: 'Refund', queryId: 0n });
+        record('escrow.refund', computeGas(txAt(res, expiring.address)), GAS_ESCROW_TRIGGER);
+        record('provider.jobEnded.expired', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_JOB_ENDED);
 
         r = await registry.send(governance.getSender(), { value: toNano('0.1') }, {
             $$type: 'JailProvider',

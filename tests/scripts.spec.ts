@@ -151,11 +151,13 @@ describe('deployRegistry', () => {
         sameParams(await registry.getParams(), expected);
         expect((await registry.getOwner()).equals(owner.address)).toBe(true);
         expect(await registry.getSalt()).toBe(7n);
-        // 1 TON sent; all but the reserve and the deploy's fees (~0.08 TON) came back.
+        // 1 TON sent; all but the reserve and the deploy's fees came back. The fees
+        // (~0.105 TON at the sandbox config) are mostly forwarding the Registry's
+        // code, which carries the Provider's and the Escrow's.
         expect(await balanceOf(blockchain, registry.address)).toBe(REGISTRY_STORAGE_RESERVE);
         const spent = before - (await balanceOf(blockchain, deployer.address));
         expect(spent).toBeGreaterThan(REGISTRY_STORAGE_RESERVE);
-        expect(spent).toBeLessThan(REGISTRY_STORAGE_RESERVE + toNano('0.1'));
+        expect(spent).toBeLessThan(REGISTRY_STORAGE_RESERVE + toNano('0.12'));
     });
 
     it('asks for the parameter source and the treasury (defaults), asking again after an invalid address', async () => {

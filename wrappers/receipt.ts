@@ -1,0 +1,91 @@
+// The one module that owns the completion receipt layout: build, hash, sign,
+// parse and verify. The Escrow checks the same layout (contracts/messages.tact,
+// struct CompletionReceipt); tests/receipt.spec.ts proves the two agree.
+import { Address, beginCell, Cell } from '@ton/core';
+import { CompletionReceipt, loadCompletionReceipt, RECEIPT_TAG, storeCompletionReceipt, SubmitReceipt } from './Registry';
+import { Ed25519KeyPair, signHash, verifyHash } from './ed25519';
+
+export { RECEIPT_TAG };
+
+/** What an enclave attests about one finished job. */
+export interface ReceiptFields {
+    escrow: Address;
+    requestHash: bigint;
+    /** sha256 of the encrypted response the client received. */
+    responseHash: bigint;
+    modelHash: bigint;
+    inputUnits: bigint;
+    outputUnits: bigint;
+    /** Nanoton charged; at most the escrow's maxAmount. */
+    amount: bigint;
+    /** Unix seconds; at most the escrow's deadline. */
+    finishedAt: number;
+}
+
+export interface SignedReceipt {
+    receipt: Cell;
+    signature: Buffer;
+}
+
+export class ReceiptError extends Error {
+    constructor(message: string) {
+        super(message);
+        this.name = 'ReceiptError';
+    }
+}
+
+export function buildReceipt(fields: ReceiptFields): Cell {
+    if (fields.amount < 0n) throw new ReceiptError('amount must not be negative');
+    const receipt: CompletionReceipt = {
+        $$type: 'CompletionReceipt',
+        tag: RECEIPT_TAG,
+        escrow: fields.escrow,
+        requestHash: fields.requestHash,
+        responseHash: fields.responseHash,
+        modelHash: fields.modelHash,
+        inputUnits: fields.inputUnits,
+        outputUnits: fields.outputUnits,
+        amount: fields.amount,
+        finishedAt: BigInt(fields.finishedAt),
+    };
+    return beginCell().store(storeCompletionReceipt(receipt)).endCell();
+}
+
+/** The 32 bytes the enclave signs and the Escrow checks: the cell's representation hash. */
+export function receiptHash(receipt: Cell): Buffer {
+    return receipt.hash();
+}
+
+export function signReceipt(fields: ReceiptFields, enclave: Ed25519KeyPair): SignedReceipt {
+    const receipt = buildReceipt(fields);
+    return { receipt, signature: signHash(receiptHash(receipt), enclave) };
+}
+
+export function parseReceipt(receipt: Cell): CompletionReceipt {
+    const parsed = loadCompletionReceipt(receipt.beginParse());
+    if (parsed.tag !== RECEIPT_TAG) throw new ReceiptError(`not a completion receipt (tag ${parsed.tag})`);
+    return parsed;
+}
+
+/**
+ * The checks the Escrow makes: signature under the engaged enclave key, then
+ * the receipt's escrow, request, model, amount bound and time bounds.
+ */
+export function verifyReceipt(
+    signed: SignedReceipt,
+    expected: { enclaveKey: bigint; escrow: Address; requestHash: bigint; modelHash: bigint; maxAmount: bigint; deadline: number },
+): CompletionReceipt {
+    if (!verifyHash(receiptHash(signed.receipt), signed.signature, expected.enclaveKey)) throw new ReceiptError('bad enclave signature');
+    const r = parseReceipt(signed.receipt);
+    if (!r.escrow.equals(expected.escrow)) throw new ReceiptError('receipt is for another escrow');
+    if (r.requestHash !== expected.requestHash) throw new ReceiptError('receipt is for another request');
+    if (r.modelHash !== expected.modelHash) throw new ReceiptError('receipt is for another model');
+    if (r.amount > expected.maxAmount) throw new ReceiptError('amount above maxAmount');
+    if (r.finishedAt > BigInt(expected.deadline)) throw new ReceiptError('finished after the deadline');
+    return r;
+}
+
+/** The body of SubmitReceipt for a signed receipt. */
+export function submitReceiptMessage(signed: SignedReceipt, queryId = 0n): SubmitReceipt {
+    return { $$type: 'SubmitReceipt', queryId, signature: signed.signature, receipt: signed.receipt };
+}
