@@ -1,11 +1,11 @@
-// `npm run demo`: the Chrysalis foundation on an embedded chain (@ton/sandbox,
-// no network). Governance deploys a Registry and allowlists an enclave image,
-// two models and a verifier key; a verifier signs an attestation statement;
-// a provider registers with stake, is jailed when a model is revoked,
-// re-attests, unbonds and withdraws. Every step prints its fees, and the run
+// `npm run demo`: Chrysalis on an embedded chain (@ton/sandbox, no network).
+// Governance deploys a Registry and allowlists an enclave image, two models
+// and a verifier key; a verifier signs an attestation statement; a provider
+// registers with stake, is jailed when a model is revoked, re-attests, serves
+// one paid request through an escrow, unbonds and withdraws. Every step prints its fees, and the run
 // ends by checking that every nanoton is accounted for.
 //
-// Escrow, disputes, the enclave runner and channels join this demo as their
+// Disputes, the enclave runner and channels join this demo as their
 // issues land. Fees are at @ton/sandbox 0.41's default config (400 nanoton/gas
 // on the basechain), which is dearer than mainnet's current one.
 import { createHash } from 'crypto';
@@ -13,6 +13,8 @@ import { Address, fromNano, toNano } from '@ton/core';
 import { Blockchain, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
 import { ALLOWLIST_MEASUREMENT, ALLOWLIST_MODEL, ALLOWLIST_VERIFIER, JAIL_GOVERNANCE, Registry } from '../wrappers/Registry';
 import { Provider } from '../wrappers/Provider';
+import { Escrow } from '../wrappers/Escrow';
+import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
 import { defaultParams } from '../wrappers/params';
 import { measurementHash, modelHash, reattestMessage, registerProviderMessage, signStatement } from '../wrappers/attestation';
 import { keyPairFromSeed } from '../wrappers/ed25519';
@@ -40,6 +42,11 @@ async function main(): Promise<void> {
         return out;
     };
     const start = await balances();
+    /** Adds a party to the account, from its balance at this moment. */
+    const join = async (name: string, address: Address) => {
+        everyone.push({ name, address });
+        start.set(name, (await chain.getContract(address)).balance);
+    };
     let totalFees = 0n;
 
     /** Runs one step: prints what happened, its fees, and fails loudly if any transaction failed. */
@@ -61,7 +68,7 @@ async function main(): Promise<void> {
             throw new DemoError(`${title}: expected ${exitCodeName(Number(expectFailure))}, got ${exit === undefined ? 'success' : exitCodeName(exit)}`);
         }
         const outcome = expectFailure !== undefined ? `  refused: ${exitCodeName(exit!)}, value bounced back` : '';
-        console.log(`  ${title.padEnd(58)} fees ${ton(fees).padEnd(16)}${outcome}`);
+        console.log(`  ${title.padEnd(70)} fees ${ton(fees).padEnd(16)}${outcome}`);
     };
 
     console.log('Chrysalis foundation demo — embedded chain (@ton/sandbox), fees at the sandbox default config\n');
@@ -70,12 +77,14 @@ async function main(): Promise<void> {
     const verifier = seed('verifier');
     const params = defaultParams(treasury.address, [seed('arbiter0').publicKeyInt, seed('arbiter1').publicKeyInt, seed('arbiter2').publicKeyInt]);
     const registry = chain.openContract(await Registry.fromInit(governance.address, params, 0n));
-    everyone.push({ name: 'registry', address: registry.address });
+    await join('registry', registry.address);
     console.log(`Registry ${registry.address.toString()}`);
     console.log(`  min stake ${ton(params.minProviderStake)}, unbonding ${Number(params.unbondingPeriod) / 86400} d, timelock ${Number(params.timelock) / 3600} h, 2-of-3 arbiters\n`);
     await step('governance deploys the Registry', () =>
         registry.send(governance.getSender(), { value: toNano('0.5') }, { $$type: 'DeployRegistry', queryId: 0n }),
     );
+
+    await join('alice provider', await registry.getProviderAddress(alice.address));
 
     // 2. Allowlists: the runner's image, two models, the verifier's key. Additions wait out the timelock.
     const measurement = measurementHash(Buffer.alloc(48, 0xaa), [Buffer.alloc(48, 1), Buffer.alloc(48, 2), Buffer.alloc(48, 3), Buffer.alloc(48, 4)]);
@@ -116,11 +125,11 @@ async function main(): Promise<void> {
         registry.send(alice.getSender(), { value: stake + fee }, registerProviderMessage(signStatement(claims, verifier), stake)),
     );
     const provider = chain.openContract(Provider.fromAddress(await registry.getProviderAddress(alice.address)));
-    everyone.push({ name: 'alice provider', address: provider.address });
     const show = async (when: string) => {
         const info = await provider.getInfo();
         console.log(
-            `  -> provider ${when}: ${statusName(info.status)}, stake ${ton(info.stake)}, ${info.modelCount} models, accepts jobs: ${await provider.getAcceptsJobs()}\n`,
+            `  -> provider ${when}: ${statusName(info.status)}, stake ${ton(info.stake)}, ${info.modelCount} models, ` +
+                `accepts jobs: ${await provider.getAcceptsJobs()}, completed jobs: ${info.completedJobs}\n`,
         );
     };
     await show('after registration');
@@ -142,7 +151,40 @@ async function main(): Promise<void> {
     await step('alice re-attests serving llama only', () => registry.send(alice.getSender(), { value: fee }, reattestMessage(renewed)));
     await show('after re-attestation');
 
-    // 5. Alice leaves: unbond, wait the unbonding period, withdraw.
+    // 5. A client pays for one request through an escrow; Alice's enclave signs the receipt.
+    const client = await chain.treasury('client');
+    await join('client', client.address);
+    const escrow = chain.openContract(await Escrow.fromInit(registry.address, client.address, provider.address, 1n));
+    await join('escrow', escrow.address);
+    const maxAmount = toNano('2');
+    const requestHash = 0xc0ffeen;
+    await step(`client opens an escrow: up to ${ton(maxAmount)} for one llama request`, async () =>
+        escrow.send(client.getSender(), { value: maxAmount + (await provider.getEscrowOpenFee()) }, {
+            $$type: 'OpenEscrow',
+            queryId: 0n,
+            requestHash,
+            modelHash: llama,
+            maxAmount,
+            deadline: BigInt(chain.now! + 3600),
+        }),
+    );
+    const charged = toNano('1.25');
+    const receipt = signReceipt(
+        { escrow: escrow.address, requestHash, responseHash: 0xfeedn, modelHash: llama, inputUnits: 512n, outputUnits: 2048n, amount: charged, finishedAt: chain.now! },
+        enclave,
+    );
+    const trigger = await escrow.getTriggerFee();
+    await step(`alice's runner submits the enclave-signed receipt (${ton(charged)})`, () =>
+        escrow.send(alice.getSender(), { value: trigger }, submitReceiptMessage(receipt)),
+    );
+    chain.now += Number(params.disputeWindow);
+    console.log(`  … ${Number(params.disputeWindow) / 3600} h dispute window later`);
+    await step('alice releases the escrow: payment, protocol fee, change to the client', () =>
+        escrow.send(alice.getSender(), { value: trigger }, { $$type: 'Release', queryId: 0n }),
+    );
+    await show('after the job (its one-day attestation has now lapsed)');
+
+    // 6. Alice leaves: unbond, wait the unbonding period, withdraw.
     const simple = await provider.getSimpleFee();
     await step('alice requests unbonding', () => provider.send(alice.getSender(), { value: simple }, { $$type: 'RequestUnbond', queryId: 0n }));
     await step('alice withdraws at once', () => provider.send(alice.getSender(), { value: simple }, { $$type: 'WithdrawStake', queryId: 0n }), 1202n);
@@ -151,7 +193,7 @@ async function main(): Promise<void> {
     await step('alice withdraws her stake', () => provider.send(alice.getSender(), { value: simple }, { $$type: 'WithdrawStake', queryId: 0n }));
     await show('after withdrawal');
 
-    // 6. The account.
+    // 7. The account.
     const end = await balances();
     console.log('Balances (TON)                 before              after             change');
     let change = 0n;

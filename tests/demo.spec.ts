@@ -12,5 +12,6 @@ it('the foundation demo runs and accounts for every nanoton', () => {
     });
     expect(out).toContain('refused: ERR_UNKNOWN_VERIFIER (1150)');
     expect(out).toContain('provider after withdrawal: Exited, stake 0 TON');
+    expect(out).toContain('provider after the job (its one-day attestation has now lapsed): Active, stake 150 TON, 1 models, accepts jobs: false, completed jobs: 1');
     expect(out).toContain('every nanoton accounted for');
 });
