@@ -106,13 +106,14 @@ describe('Escrow', () => {
         return escrow.send(runner.getSender(), { value: TRIGGER }, submitReceiptMessage(signReceipt(fields, key)));
     }
 
-    function closedWith(r: SendMessageResult, escrow: Address, outcome: bigint) {
+    function closedWith(r: SendMessageResult, escrow: Address, outcome: bigint, reason = 0) {
         const msgs = messagesBetween(r, escrow, client.address).filter((m) => m.body.beginParse().loadUint(32) === 0x30000006);
         expect(msgs).toHaveLength(1);
         const body = msgs[0].body.beginParse();
         body.loadUint(32);
         body.loadUintBig(64);
         expect(body.loadUintBig(8)).toBe(outcome);
+        expect(body.loadUint(8)).toBe(reason);
         return msgs[0].value;
     }
 
@@ -215,7 +216,7 @@ describe('Escrow', () => {
             refusal.loadUint(32);
             refusal.loadUintBig(64);
             expect(refusal.loadUint(8)).toBe(reason);
-            closedWith(result, escrow, ESCROW_CLOSED_REFUSED);
+            closedWith(result, escrow, ESCROW_CLOSED_REFUSED, reason);
             expect(await balanceOf(escrow)).toBe(0n);
             expect((await provider.getInfo()).openJobs).toBe(0n);
         }

@@ -6,7 +6,9 @@ import { ALLOWLIST_MODEL, JAIL_GOVERNANCE, MAX_ARBITERS, MAX_MODELS_PER_PROVIDER
 import { Provider } from '../wrappers/Provider';
 import { defaultParams } from '../wrappers/params';
 import { reattestMessage } from '../wrappers/attestation';
-import { deployFixture, Fixture, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
+import { Escrow } from '../wrappers/Escrow';
+import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
+import { deployFixture, Fixture, MODEL_A, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
 import { messagesBetween } from './helpers/tx';
 
 describe('fees cover the worst case', () => {
@@ -86,5 +88,40 @@ describe('fees cover the worst case', () => {
         const r = await provider.send(owner.getSender(), { value: fee }, { $$type: 'WithdrawStake', queryId: 3n });
         expect(r.transactions).not.toHaveTransaction({ success: false });
         expect(messagesBetween(r, provider.address, owner.address)[0].value).toBeGreaterThan(fx.params.minProviderStake);
+    });
+
+    it('an escrow at exactly maxAmount + openFee, with every trigger at exactly triggerFee, sends every message', async () => {
+        const owner = await fx.blockchain.treasury('alice');
+        const enclave = testEnclave('alice');
+        await sendRegister(fx, owner, signedFor(fx, owner.address, enclave));
+        const provider = fx.blockchain.openContract(Provider.fromAddress(await fx.registry.getProviderAddress(owner.address)));
+        const client = await fx.blockchain.treasury('client');
+        const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider.address, 1n));
+        const maxAmount = toNano('1');
+        let r = await escrow.send(client.getSender(), { value: maxAmount + (await provider.getEscrowOpenFee()) }, {
+            $$type: 'OpenEscrow',
+            queryId: 0n,
+            requestHash: 1n,
+            modelHash: MODEL_A,
+            maxAmount,
+            deadline: BigInt(fx.blockchain.now! + 600),
+        });
+        expect(r.transactions).not.toHaveTransaction({ success: false });
+        const trigger = await escrow.getTriggerFee();
+        const signed = signReceipt(
+            { escrow: escrow.address, requestHash: 1n, responseHash: 2n, modelHash: MODEL_A, inputUnits: 1n, outputUnits: 1n, amount: maxAmount, finishedAt: fx.blockchain.now! },
+            enclave.signing,
+        );
+        r = await escrow.send(client.getSender(), { value: trigger }, submitReceiptMessage(signed));
+        expect(r.transactions).not.toHaveTransaction({ success: false });
+        fx.blockchain.now = fx.blockchain.now! + Number(fx.params.disputeWindow);
+        r = await escrow.send(client.getSender(), { value: trigger }, { $$type: 'Release', queryId: 0n });
+        expect(r.transactions).not.toHaveTransaction({ success: false });
+        const fee = (maxAmount * fx.params.protocolFeeBps) / 10000n;
+        expect(messagesBetween(r, escrow.address, owner.address)[0].value).toBe(maxAmount - fee);
+        expect(messagesBetween(r, escrow.address, fx.treasury.address)[0].value).toBe(fee);
+        expect(messagesBetween(r, escrow.address, provider.address)).toHaveLength(1);
+        expect(messagesBetween(r, escrow.address, client.address).length).toBeGreaterThanOrEqual(1);
+        expect((await provider.getInfo()).completedJobs).toBe(1n);
     });
 });

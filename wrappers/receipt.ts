@@ -85,6 +85,30 @@ export function verifyReceipt(
     return r;
 }
 
+/** JSON form for files passed from a provider's runner to whoever submits the receipt. */
+export interface SignedReceiptJson {
+    receipt: string; // BOC, base64
+    signature: string; // hex, 64 bytes
+}
+
+export function signedReceiptToJson(s: SignedReceipt): SignedReceiptJson {
+    return {
+        receipt: s.receipt.toBoc().toString('base64'),
+        signature: s.signature.toString('hex'),
+    };
+}
+
+export function signedReceiptFromJson(j: SignedReceiptJson): SignedReceipt {
+    if (!/^[0-9a-fA-F]{128}$/.test(j.signature)) throw new ReceiptError('signature must be 64 bytes of hex');
+    let receipt: Cell;
+    try {
+        receipt = Cell.fromBase64(j.receipt);
+    } catch (e) {
+        throw new ReceiptError(`receipt is not a BOC in base64 (${e instanceof Error ? e.message : String(e)})`);
+    }
+    return { receipt, signature: Buffer.from(j.signature, 'hex') };
+}
+
 /** The body of SubmitReceipt for a signed receipt. */
 export function submitReceiptMessage(signed: SignedReceipt, queryId = 0n): SubmitReceipt {
     return { $$type: 'SubmitReceipt', queryId, signature: signed.signature, receipt: signed.receipt };

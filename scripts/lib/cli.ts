@@ -1,14 +1,21 @@
 // Shared code of the operations scripts: argument parsing, address, amount
 // and key parsing, JSON files, asking what the arguments did not give,
-// opening the contracts, and sending with a check of the outcome.
+// opening the contracts (Registry, Provider, Escrow), and sending with a
+// check of the outcome.
 //
 // Options are `--name value` or `--name=value`. `npx blueprint run` rejects
 // options it does not know, so put the script's arguments after `--`:
 //   npx blueprint run deployRegistry --testnet --mnemonic -- params.json --salt 1
+import { randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import type { NetworkProvider, UIProvider } from '@ton/blueprint';
 import { Address, fromNano, OpenedContract, toNano, Transaction } from '@ton/core';
 import {
+    ESCROW_ENGAGED,
+    ESCROW_NEW,
+    ESCROW_OPENED,
+    ESCROW_RECEIPTED,
+    EscrowInfo,
     MAX_ARBITERS,
     MAX_ATTESTATION_AGE,
     MAX_PROTOCOL_FEE_BPS,
@@ -23,8 +30,10 @@ import {
     Registry,
 } from '../../wrappers/Registry';
 import { Provider } from '../../wrappers/Provider';
+import { Escrow } from '../../wrappers/Escrow';
 import { paramsFromJson, ParamsJson, paramsProblems } from '../../wrappers/params';
 import { parseStatement, SignedStatement, signedStatementFromJson, SignedStatementJson } from '../../wrappers/attestation';
+import { parseReceipt, ReceiptError, SignedReceipt, signedReceiptFromJson, SignedReceiptJson } from '../../wrappers/receipt';
 import { exitCodeName, statusName } from '../../wrappers/chrysalis';
 
 // ---------------------------------------------------------------- errors
@@ -154,6 +163,30 @@ export function parseHex256(text: string, what: string): bigint {
 
 export function hex256(value: bigint): string {
     return value.toString(16).padStart(64, '0');
+}
+
+/**
+ * A deadline in unix seconds: absolute ("1800003600") or relative to `now`
+ * ("+3600"). `now` is this computer's clock; the contracts judge by the chain's.
+ */
+export function parseDeadline(text: string, what: string, now: number): bigint {
+    const t = text.trim();
+    const m = /^(\+)?([0-9]+)$/.exec(t);
+    if (m === null) throw new InputError(`${what}: "${text}" is not unix seconds or +<seconds from now>`);
+    const value = m[1] === '+' ? BigInt(now) + BigInt(m[2]) : BigInt(m[2]);
+    if (m[1] === '+' && BigInt(m[2]) === 0n) throw new InputError(`${what}: +0 is not in the future`);
+    if (value === 0n || value >= 1n << 32n) throw new InputError(`${what}: ${value} is not a unix time from 1 to 2^32-1`);
+    return value;
+}
+
+/** This computer's clock, in unix seconds. */
+export function localNow(): number {
+    return Math.floor(Date.now() / 1000);
+}
+
+/** A random 63-bit nonce (an escrow is derived from client, provider and nonce). */
+export function randomNonce(): bigint {
+    return BigInt('0x' + randomBytes(8).toString('hex')) & ((1n << 63n) - 1n);
 }
 
 export function formatTon(nano: bigint): string {
@@ -335,6 +368,75 @@ export async function loadStatementFile(path: string): Promise<SignedStatement> 
     }
 }
 
+/** Reads a SignedReceiptJson file and parses the receipt in it. */
+export async function loadReceiptFile(path: string): Promise<SignedReceipt> {
+    const json = await readJsonFile(path, 'receipt file');
+    if (!isRecord(json) || typeof json.receipt !== 'string' || typeof json.signature !== 'string') {
+        throw new InputError(`receipt file ${path}: needs "receipt" (BOC, base64) and "signature" (hex)`);
+    }
+    let signed: SignedReceipt;
+    try {
+        signed = signedReceiptFromJson(json as unknown as SignedReceiptJson);
+    } catch (e) {
+        throw new InputError(`receipt file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    try {
+        parseReceipt(signed.receipt);
+    } catch (e) {
+        const detail = e instanceof ReceiptError ? e.message : `the cell does not hold a CompletionReceipt (${e instanceof Error ? e.message : String(e)})`;
+        throw new InputError(`receipt file ${path}: ${detail}`);
+    }
+    return signed;
+}
+
+// ---------------------------------------------------------------- escrows
+
+const ESCROW_STATE_NAMES: Record<string, string> = {
+    [ESCROW_NEW.toString()]: 'New',
+    [ESCROW_OPENED.toString()]: 'Opened',
+    [ESCROW_ENGAGED.toString()]: 'Engaged',
+    [ESCROW_RECEIPTED.toString()]: 'Receipted',
+};
+
+export function escrowStateName(state: bigint): string {
+    return ESCROW_STATE_NAMES[state.toString()] ?? `Unknown(${state})`;
+}
+
+/** The protocol fee a release takes from `amount` (as the Escrow computes it). */
+export function protocolFee(amount: bigint, feeBps: bigint): bigint {
+    return (amount * feeBps) / 10000n;
+}
+
+export function formatEscrowInfo(provider: NetworkProvider, info: EscrowInfo): string[] {
+    const lines = [
+        `  state:       ${escrowStateName(info.state)}`,
+        `  client:      ${formatAddress(provider, info.client)}`,
+        `  provider:    ${formatAddress(provider, info.provider)}`,
+        `  nonce:       ${info.nonce}`,
+        `  model:       ${hex256(info.modelHash)}`,
+        `  request:     ${hex256(info.requestHash)}`,
+        `  max amount:  ${formatTon(info.maxAmount)}`,
+        `  deadline:    ${formatTime(info.deadline)}`,
+    ];
+    const e = info.engagement;
+    if (e !== null) {
+        lines.push(
+            `  enclave key: ${hex256(e.enclaveKey)}`,
+            `  payout:      ${formatAddress(provider, e.payout)}`,
+            `  terms:       fee ${e.protocolFeeBps} bps to ${formatAddress(provider, e.treasury)}, dispute window ${formatDuration(e.disputeWindow)}`,
+        );
+    }
+    const r = info.receipt;
+    if (r !== null) {
+        lines.push(
+            `  receipt:     ${formatTon(r.amount)} for ${r.inputUnits} input + ${r.outputUnits} output units, finished at ${formatTime(r.finishedAt)}`,
+            `  response:    ${hex256(r.responseHash)}`,
+            `  release at:  ${formatTime(info.releaseAt)}`,
+        );
+    }
+    return lines;
+}
+
 // ---------------------------------------------------------------- chain
 
 /** Extra value on owner messages; the contracts return what is not used. */
@@ -375,6 +477,31 @@ export async function openProvider(provider: NetworkProvider, address: Address):
         throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Provider`);
     }
     return opened;
+}
+
+/**
+ * An open Escrow and its info. A Chrysalis Escrow is recognised by its address:
+ * it must derive from the Escrow code of these bindings and the terms it reports.
+ */
+export async function openEscrowAt(
+    provider: NetworkProvider,
+    address: Address,
+): Promise<{ escrow: OpenedContract<Escrow>; info: EscrowInfo }> {
+    if (!(await provider.isContractDeployed(address))) {
+        throw new StateError(`no Escrow is deployed at ${formatAddress(provider, address)} (a closed escrow is destroyed)`);
+    }
+    const escrow = provider.open(Escrow.fromAddress(address));
+    let info: EscrowInfo;
+    try {
+        info = await escrow.getInfo();
+    } catch {
+        throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Escrow`);
+    }
+    const derived = await Escrow.fromInit(info.registry, info.client, info.provider, info.nonce);
+    if (!derived.address.equals(address)) {
+        throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Escrow (its address does not derive from its terms)`);
+    }
+    return { escrow, info };
 }
 
 /** The first failed transaction of a sandbox-like send result (an object with `transactions`). */
