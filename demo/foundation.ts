@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     );
     const charged = toNano('1.25');
     const receipt = signReceipt(
-        { escrow: escrow.address, requestHash, responseHash: 0xfeedn, modelHash: llama, inputUnits: 512n, outputUnits: 2048n, amount: charged, finishedAt: chain.now! },
+        { escrow: escrow.address, engageId: (await escrow.getInfo()).engageId, requestHash, responseHash: 0xfeedn, modelHash: llama, inputUnits: 512n, outputUnits: 2048n, amount: charged, finishedAt: chain.now! },
         enclave,
     );
     const trigger = await escrow.getTriggerFee();

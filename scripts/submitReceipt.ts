@@ -56,6 +56,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
         receipt = verifyReceipt(signed, {
             enclaveKey: info.engagement.enclaveKey,
             escrow: address,
+            engageId: info.engageId,
             requestHash: info.requestHash,
             modelHash: info.modelHash,
             maxAmount: info.maxAmount,

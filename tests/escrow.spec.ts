@@ -73,6 +73,9 @@ describe('Escrow', () => {
             maxAmount,
             deadline: BigInt(opts.deadline ?? fx.blockchain.now! + 3600),
         });
+        if ((await fx.blockchain.getContract(escrow.address)).balance > 0n) {
+            engageIds.set(escrow.address.toString(), (await escrow.getInfo()).engageId);
+        }
         return { escrow, result };
     }
 
@@ -88,9 +91,13 @@ describe('Escrow', () => {
         };
     }
 
+    /** engageId of each escrow this suite opened, by address. */
+    const engageIds = new Map<string, bigint>();
+
     function receiptFor(escrow: Address, overrides: Partial<ReceiptFields> = {}): ReceiptFields {
         return {
             escrow,
+            engageId: engageIds.get(escrow.toString()) ?? 0n,
             requestHash: REQUEST,
             responseHash: 0xbeefn,
             modelHash: MODEL_A,
@@ -346,6 +353,20 @@ describe('Escrow', () => {
             await expectReceiptRejected(await submit(escrow, receiptFor(escrow.address, { finishedAt: deadline + 1 })), ERR_RECEIPT_TIME);
             const ok = await submit(escrow, receiptFor(escrow.address, { finishedAt: deadline, amount: MAX_AMOUNT }));
             expect(ok.transactions).toHaveTransaction({ to: escrow.address, success: true });
+        });
+
+        it('a receipt from an earlier opening of the same escrow address is refused', async () => {
+            const old = signReceipt(receiptFor(escrow.address), enclave.signing);
+            await escrow.send(runner.getSender(), { value: TRIGGER }, submitReceiptMessage(old));
+            fx.blockchain.now = Number((await escrow.getInfo()).releaseAt);
+            await escrow.send(runner.getSender(), { value: TRIGGER }, { $$type: 'Release', queryId: 0n });
+            expect(await balanceOf(escrow.address)).toBe(0n);
+            // Same client, provider and nonce: the same address, opened again for the same request.
+            await fx.registry.send(owner.getSender(), { value: toNano('1') }, reattestMessage(signedFor(fx, owner.address, enclave)));
+            await escrow.send(client.getSender(), { value: MAX_AMOUNT + (await provider.getEscrowOpenFee()) }, openTerms());
+            expect(await escrow.getState()).toBe(ESCROW_ENGAGED);
+            const replay = await escrow.send(runner.getSender(), { value: TRIGGER }, submitReceiptMessage(old));
+            expect(replay.transactions).toHaveTransaction({ to: escrow.address, success: false, exitCode: code(ERR_RECEIPT_MISMATCH) });
         });
 
         it('accepts one receipt only', async () => {

@@ -51,12 +51,15 @@ describe('Escrow edges', () => {
             maxAmount: MAX_AMOUNT,
             deadline: BigInt(fx.blockchain.now! + deadlineIn),
         });
+        engageIds.set(escrow.address.toString(), (await escrow.getInfo()).engageId);
         return escrow;
     }
 
+    const engageIds = new Map<string, bigint>();
+
     function receiptCell(escrow: Address, finishedAt: number) {
         return signReceipt(
-            { escrow, requestHash: REQUEST, responseHash: 5n, modelHash: MODEL_A, inputUnits: 1n, outputUnits: 2n, amount: toNano('1'), finishedAt },
+            { escrow, engageId: engageIds.get(escrow.toString()) ?? 0n, requestHash: REQUEST, responseHash: 5n, modelHash: MODEL_A, inputUnits: 1n, outputUnits: 2n, amount: toNano('1'), finishedAt },
             enclave.signing,
         );
     }

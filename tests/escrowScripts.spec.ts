@@ -135,12 +135,19 @@ describe('escrow scripts', () => {
             nonce.toString(),
         ]);
         const escrow = fx.blockchain.openContract(await escrowAt(nonce));
+        if ((await fx.blockchain.getContract(escrow.address)).balance > 0n) {
+            engageIds.set(escrow.address.toString(), (await escrow.getInfo()).engageId);
+        }
         return { np, escrow };
     }
+
+    /** engageId of each escrow opened here, by address (filled by openVia). */
+    const engageIds = new Map<string, bigint>();
 
     function receiptFor(escrow: Address, overrides: Partial<ReceiptFields> = {}): ReceiptFields {
         return {
             escrow,
+            engageId: engageIds.get(escrow.toString()) ?? 0n,
             requestHash: REQUEST,
             responseHash: 0xbeefn,
             modelHash: MODEL_A,

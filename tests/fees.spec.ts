@@ -109,7 +109,7 @@ describe('fees cover the worst case', () => {
         expect(r.transactions).not.toHaveTransaction({ success: false });
         const trigger = await escrow.getTriggerFee();
         const signed = signReceipt(
-            { escrow: escrow.address, requestHash: 1n, responseHash: 2n, modelHash: MODEL_A, inputUnits: 1n, outputUnits: 1n, amount: maxAmount, finishedAt: fx.blockchain.now! },
+            { escrow: escrow.address, engageId: (await escrow.getInfo()).engageId, requestHash: 1n, responseHash: 2n, modelHash: MODEL_A, inputUnits: 1n, outputUnits: 1n, amount: maxAmount, finishedAt: fx.blockchain.now! },
             enclave.signing,
         );
         r = await escrow.send(client.getSender(), { value: trigger }, submitReceiptMessage(signed));

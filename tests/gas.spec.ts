@@ -159,6 +159,7 @@ describe('gas table', () => {
         const receipt = signReceipt(
             {
                 escrow: escrow.address,
+                engageId: (await escrow.getInfo()).engageId,
                 requestHash: 1n,
                 responseHash: 2n,
                 modelHash: models[0],

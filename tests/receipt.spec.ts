@@ -41,7 +41,7 @@ describe('completion receipt', () => {
         return escrow;
     }
 
-    const validFields = (escrow: SandboxContract<Escrow>) =>
+    const validFields = (escrow: SandboxContract<Escrow>, engageId: bigint) =>
         fc.record({
             responseHash: fc.bigInt({ min: 0n, max: (1n << 256n) - 1n }),
             inputUnits: fc.bigInt({ min: 0n, max: (1n << 64n) - 1n }),
@@ -51,6 +51,7 @@ describe('completion receipt', () => {
         }).map(
             (r): ReceiptFields => ({
                 escrow: escrow.address,
+                engageId,
                 requestHash: REQUEST,
                 modelHash: MODEL_A,
                 responseHash: r.responseHash,
@@ -65,12 +66,13 @@ describe('completion receipt', () => {
         await fc.assert(
             fc.asyncProperty(fc.integer({ min: 0, max: 1 << 30 }), async (seed) => {
                 const escrow = await open();
-                const fields = fc.sample(validFields(escrow), { numRuns: 1, seed })[0];
+                const fields = fc.sample(validFields(escrow, (await escrow.getInfo()).engageId), { numRuns: 1, seed })[0];
                 const signed = signReceipt(fields, enclave.signing);
                 const info = await escrow.getInfo();
                 verifyReceipt(signed, {
                     enclaveKey: info.engagement!.enclaveKey,
                     escrow: escrow.address,
+                    engageId: info.engageId,
                     requestHash: REQUEST,
                     modelHash: MODEL_A,
                     maxAmount: MAX_AMOUNT,
@@ -91,12 +93,12 @@ describe('completion receipt', () => {
         );
     });
 
-    const fieldNames = ['escrow', 'requestHash', 'responseHash', 'modelHash', 'inputUnits', 'outputUnits', 'amount', 'finishedAt'] as const;
+    const fieldNames = ['escrow', 'engageId', 'requestHash', 'responseHash', 'modelHash', 'inputUnits', 'outputUnits', 'amount', 'finishedAt'] as const;
 
     it('changing any one field after signing makes the Escrow refuse the receipt', async () => {
         const escrow = await open();
         const other = await open();
-        const fields = fc.sample(validFields(escrow), { numRuns: 1, seed: 7 })[0];
+        const fields = fc.sample(validFields(escrow, (await escrow.getInfo()).engageId), { numRuns: 1, seed: 7 })[0];
         const signed = signReceipt(fields, enclave.signing);
         for (const name of fieldNames) {
             const changed: ReceiptFields = { ...fields };
@@ -128,6 +130,7 @@ describe('completion receipt', () => {
     it('round-trips through the generated layout and rejects other tags', () => {
         const fields: ReceiptFields = {
             escrow: fx.registry.address,
+            engageId: 9n,
             requestHash: 1n,
             responseHash: 2n,
             modelHash: 3n,
@@ -137,8 +140,8 @@ describe('completion receipt', () => {
             finishedAt: 7,
         };
         const parsed = parseReceipt(buildReceipt(fields));
-        expect([parsed.requestHash, parsed.responseHash, parsed.modelHash, parsed.inputUnits, parsed.outputUnits, parsed.amount, parsed.finishedAt]).toEqual([
-            1n, 2n, 3n, 4n, 5n, 6n, 7n,
+        expect([parsed.engageId, parsed.requestHash, parsed.responseHash, parsed.modelHash, parsed.inputUnits, parsed.outputUnits, parsed.amount, parsed.finishedAt]).toEqual([
+            9n, 1n, 2n, 3n, 4n, 5n, 6n, 7n,
         ]);
         const wrongTag = beginCell()
             .store(storeCompletionReceipt({ $$type: 'CompletionReceipt', tag: 0x61747374n, ...fields, finishedAt: 7n }))

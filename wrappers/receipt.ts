@@ -10,6 +10,8 @@ export { RECEIPT_TAG };
 /** What an enclave attests about one finished job. */
 export interface ReceiptFields {
     escrow: Address;
+    /** The escrow's engageId (EscrowInfo.engageId): one opening of that address. */
+    engageId: bigint;
     requestHash: bigint;
     /** sha256 of the encrypted response the client received. */
     responseHash: bigint;
@@ -40,6 +42,7 @@ export function buildReceipt(fields: ReceiptFields): Cell {
         $$type: 'CompletionReceipt',
         tag: RECEIPT_TAG,
         escrow: fields.escrow,
+        engageId: fields.engageId,
         requestHash: fields.requestHash,
         responseHash: fields.responseHash,
         modelHash: fields.modelHash,
@@ -73,11 +76,12 @@ export function parseReceipt(receipt: Cell): CompletionReceipt {
  */
 export function verifyReceipt(
     signed: SignedReceipt,
-    expected: { enclaveKey: bigint; escrow: Address; requestHash: bigint; modelHash: bigint; maxAmount: bigint; deadline: number },
+    expected: { enclaveKey: bigint; escrow: Address; engageId: bigint; requestHash: bigint; modelHash: bigint; maxAmount: bigint; deadline: number },
 ): CompletionReceipt {
     if (!verifyHash(receiptHash(signed.receipt), signed.signature, expected.enclaveKey)) throw new ReceiptError('bad enclave signature');
     const r = parseReceipt(signed.receipt);
     if (!r.escrow.equals(expected.escrow)) throw new ReceiptError('receipt is for another escrow');
+    if (r.engageId !== expected.engageId) throw new ReceiptError('receipt is for another opening of this escrow');
     if (r.requestHash !== expected.requestHash) throw new ReceiptError('receipt is for another request');
     if (r.modelHash !== expected.modelHash) throw new ReceiptError('receipt is for another model');
     if (r.amount > expected.maxAmount) throw new ReceiptError('amount above maxAmount');

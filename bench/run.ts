@@ -1,0 +1,131 @@
+// `npm run bench`: gas and fees of one whole escrow lifecycle (open, engage,
+// receipt, release) on @ton/sandbox, printed as a table and written to
+// bench/results.json as {name, value, unit, config} entries.
+//
+// Config: "sandbox" is @ton/sandbox 0.41's default (400 nanoton/gas on the
+// basechain). The current mainnet config is not available offline here yet,
+// so no "mainnet" entry is written (see the escrow issue's notes).
+import { writeFileSync } from 'fs';
+import path from 'path';
+import { createHash } from 'crypto';
+import { toNano } from '@ton/core';
+import { Blockchain, SendMessageResult } from '@ton/sandbox';
+import { ALLOWLIST_MEASUREMENT, ALLOWLIST_MODEL, ALLOWLIST_VERIFIER, Registry } from '../wrappers/Registry';
+import { Provider } from '../wrappers/Provider';
+import { Escrow } from '../wrappers/Escrow';
+import { defaultParams } from '../wrappers/params';
+import { modelHash, registerProviderMessage, signStatement } from '../wrappers/attestation';
+import { keyPairFromSeed } from '../wrappers/ed25519';
+import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
+
+interface Result {
+    name: string;
+    value: number;
+    unit: string;
+    config: string;
+}
+
+const key = (label: string) => keyPairFromSeed(createHash('sha256').update(`chrysalis-bench:${label}`).digest());
+
+function gasAndFees(r: SendMessageResult): { gas: bigint; fees: bigint } {
+    let gas = 0n;
+    let fees = 0n;
+    // The first transaction is the sender's wallet: not part of the protocol's cost.
+    for (const tx of r.transactions.slice(1)) {
+        const d = tx.description;
+        if (d.type === 'generic' && d.computePhase.type === 'vm') gas += d.computePhase.gasUsed;
+        fees += tx.totalFees.coins;
+    }
+    for (const tx of r.transactions) {
+        for (const m of tx.outMessages.values()) if (m.info.type === 'internal') fees += m.info.forwardFee;
+    }
+    return { gas, fees };
+}
+
+async function lifecycle(config: string): Promise<Result[]> {
+    const chain = await Blockchain.create();
+    chain.now = 1_800_000_000;
+    const governance = await chain.treasury('governance');
+    const owner = await chain.treasury('provider');
+    const client = await chain.treasury('client');
+    const params = defaultParams(governance.address);
+    const registry = chain.openContract(await Registry.fromInit(governance.address, params, 0n));
+    await registry.send(governance.getSender(), { value: toNano('1') }, { $$type: 'DeployRegistry', queryId: 0n });
+    const verifier = key('verifier');
+    const model = modelHash('bench-model', 'v1', '0'.repeat(64));
+    for (const [list, entry] of [
+        [ALLOWLIST_VERIFIER, verifier.publicKeyInt],
+        [ALLOWLIST_MEASUREMENT, 1n],
+        [ALLOWLIST_MODEL, model],
+    ] as const) {
+        await registry.send(governance.getSender(), { value: toNano('0.1') }, { $$type: 'AllowlistAdd', queryId: 0n, list, entry });
+    }
+    chain.now += Number(params.timelock);
+    const enclave = key('enclave');
+    const statement = signStatement(
+        {
+            registry: registry.address,
+            providerOwner: owner.address,
+            issuedAt: chain.now - 1,
+            validUntil: chain.now + 86400,
+            models: [model],
+            enclave: { signingKey: enclave.publicKeyInt, encryptionKey: 2n, measurement: 1n, reportHash: 3n },
+        },
+        verifier,
+    );
+    const stake = params.minProviderStake;
+    await registry.send(owner.getSender(), { value: stake + (await registry.getAttestationFee()) }, registerProviderMessage(statement, stake));
+    const provider = chain.openContract(Provider.fromAddress(await registry.getProviderAddress(owner.address)));
+
+    const escrow = chain.openContract(await Escrow.fromInit(registry.address, client.address, provider.address, 1n));
+    const maxAmount = toNano('1');
+    const steps: [string, SendMessageResult][] = [];
+    steps.push([
+        'open + engage',
+        await escrow.send(client.getSender(), { value: maxAmount + (await provider.getEscrowOpenFee()) }, {
+            $$type: 'OpenEscrow',
+            queryId: 0n,
+            requestHash: 1n,
+            modelHash: model,
+            maxAmount,
+            deadline: BigInt(chain.now + 3600),
+        }),
+    ]);
+    const trigger = await escrow.getTriggerFee();
+    const receipt = signReceipt(
+        { escrow: escrow.address, engageId: (await escrow.getInfo()).engageId, requestHash: 1n, responseHash: 2n, modelHash: model, inputUnits: 100n, outputUnits: 400n, amount: maxAmount, finishedAt: chain.now },
+        enclave,
+    );
+    steps.push(['receipt', await escrow.send(owner.getSender(), { value: trigger }, submitReceiptMessage(receipt))]);
+    chain.now += Number(params.disputeWindow);
+    steps.push(['release', await escrow.send(owner.getSender(), { value: trigger }, { $$type: 'Release', queryId: 0n })]);
+
+    let totalGas = 0n;
+    let totalFees = 0n;
+    console.log(`Escrow lifecycle (config: ${config})`);
+    console.log('  step              gas       fees (TON)');
+    for (const [name, r] of steps) {
+        if (r.transactions.some((tx) => tx.description.type === 'generic' && tx.description.aborted)) throw new Error(`${name} failed`);
+        const { gas, fees } = gasAndFees(r);
+        totalGas += gas;
+        totalFees += fees;
+        console.log(`  ${name.padEnd(14)} ${gas.toString().padStart(7)}   ${(Number(fees) / 1e9).toFixed(6)}`);
+    }
+    console.log(`  ${'total'.padEnd(14)} ${totalGas.toString().padStart(7)}   ${(Number(totalFees) / 1e9).toFixed(6)}   (target: under 30,000 gas)\n`);
+    return [
+        { name: 'escrow.lifecycle.gas', value: Number(totalGas), unit: 'gas', config },
+        { name: 'escrow.lifecycle.fee', value: Number(totalFees), unit: 'nanoton', config },
+    ];
+}
+
+async function main() {
+    const results = await lifecycle('sandbox');
+    const out = path.join(__dirname, 'results.json');
+    writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
+    console.log(`wrote ${path.relative(process.cwd(), out)}`);
+}
+
+main().catch((e: unknown) => {
+    console.error(e);
+    process.exit(1);
+});
