@@ -23,7 +23,7 @@ import { Provider } from '../wrappers/Provider';
 import { parseReceipt, ReceiptFields, SignedReceipt, signedReceiptFromJson, signedReceiptToJson, signReceipt } from '../wrappers/receipt';
 import { Ed25519KeyPair } from '../wrappers/ed25519';
 import { deployFixture, Enclave, Fixture, MODEL_A, registerProvider, testKey } from './helpers/fixture';
-import { SandboxNetworkProvider, ScriptedAnswer } from './helpers/sandboxNetworkProvider';
+import { SandboxNetworkProvider, ScriptedAnswer, Script, runScript, expectFailure } from './helpers/sandboxNetworkProvider';
 import { messagesBetween } from './helpers/tx';
 import { InputError, parseDeadline, StateError, TransactionFailedError, UsageError } from '../scripts/lib/cli';
 import { run as openEscrow } from '../scripts/openEscrow';
@@ -31,7 +31,6 @@ import { run as submitReceipt } from '../scripts/submitReceipt';
 import { run as releaseEscrow } from '../scripts/releaseEscrow';
 import { run as refundEscrow } from '../scripts/refundEscrow';
 
-type Script = (provider: SandboxNetworkProvider, args: string[]) => Promise<void>;
 
 const REQUEST = 0x5eed_0001n;
 const hex = (v: bigint) => v.toString(16).padStart(64, '0');
@@ -60,38 +59,6 @@ function writeJson(name: string, value: unknown): string {
 
 function writeReceipt(signed: SignedReceipt): string {
     return writeJson('receipt.json', signedReceiptToJson(signed));
-}
-
-async function runScript(
-    script: Script,
-    blockchain: Blockchain,
-    wallet: SandboxContract<TreasuryContract>,
-    args: string[],
-    answers: ScriptedAnswer[] = [],
-): Promise<SandboxNetworkProvider> {
-    const provider = new SandboxNetworkProvider(blockchain, wallet, answers);
-    await script(provider, args);
-    expect(provider.scriptedUI.unanswered).toEqual([]);
-    return provider;
-}
-
-async function expectFailure(
-    script: Script,
-    blockchain: Blockchain,
-    wallet: SandboxContract<TreasuryContract>,
-    args: string[],
-    type: abstract new (...args: never[]) => Error,
-    message: RegExp,
-    answers: ScriptedAnswer[] = [],
-): Promise<{ provider: SandboxNetworkProvider; error: Error }> {
-    const provider = new SandboxNetworkProvider(blockchain, wallet, answers);
-    const error = await script(provider, args).then(
-        () => undefined,
-        (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(type);
-    expect((error as Error).message).toMatch(message);
-    return { provider, error: error as Error };
 }
 
 describe('escrow scripts', () => {

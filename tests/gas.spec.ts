@@ -37,7 +37,7 @@ import { defaultParams } from '../wrappers/params';
 import { reattestMessage } from '../wrappers/attestation';
 import { Escrow } from '../wrappers/Escrow';
 import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
-import { deployFixture, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
+import { bouncedApplyAttestation, deployFixture, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
 import { cellStats, computeGas, txAt } from './helpers/tx';
 
 const TABLE_PATH = path.join(__dirname, '..', 'gas', 'gas.json');
@@ -210,22 +210,6 @@ describe('gas table', () => {
         r = await provider.send(owner.getSender(), { value: admin }, { $$type: 'WithdrawStake', queryId: 1n });
         record('provider.withdrawStake', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
 
-        const original = beginCell()
-            .store(
-                storeApplyAttestation({
-                    $$type: 'ApplyAttestation',
-                    queryId: 1n,
-                    isRegistration: true,
-                    stake: toNano('100'),
-                    payout: null,
-                    validUntil: 0n,
-                    enclave: { $$type: 'EnclaveIdentity', signingKey: 1n, encryptionKey: 2n, measurement: 3n, reportHash: 4n },
-                    models: Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Bool()),
-                    snapshot: await registry.getParamsSnapshot(),
-                }),
-            )
-            .endCell()
-            .beginParse();
         r = await blockchain.sendMessage(
             internal({
                 from: providerAddress,
@@ -233,7 +217,7 @@ describe('gas table', () => {
                 value: toNano('100'),
                 bounced: true,
                 bounce: false,
-                body: beginCell().storeUint(0xffffffff, 32).storeBits(original.loadBits(Math.min(256, original.remainingBits))).endCell(),
+                body: bouncedApplyAttestation(await registry.getParamsSnapshot(), 1n),
             }),
         );
         // Paid from the bounced value (the Provider hop's share of attestationFee).

@@ -66,6 +66,7 @@ import { arbiterDictionary, defaultParams } from '../wrappers/params';
 import { buildStatement, reattestMessage, SignedStatement } from '../wrappers/attestation';
 import { signHash } from '../wrappers/ed25519';
 import {
+    bouncedApplyAttestation,
     claimsFor,
     deployFixture,
     Fixture,
@@ -654,32 +655,11 @@ describe('Registry', () => {
         });
     });
 
-    /** What a bounced ApplyAttestation looks like: 0xffffffff, then the first 256 bits of the original body. */
-    async function bouncedApplyAttestation(queryId: bigint): Promise<Cell> {
-        const original = beginCell()
-            .store(
-                storeApplyAttestation({
-                    $$type: 'ApplyAttestation',
-                    queryId,
-                    isRegistration: true,
-                    stake: toNano('100'),
-                    payout: null,
-                    validUntil: 0n,
-                    enclave: { $$type: 'EnclaveIdentity', signingKey: 1n, encryptionKey: 2n, measurement: 3n, reportHash: 4n },
-                    models: Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Bool()),
-                    snapshot: await registry.getParamsSnapshot(),
-                }),
-            )
-            .endCell()
-            .beginParse();
-        return beginCell().storeUint(0xffffffff, 32).storeBits(original.loadBits(Math.min(256, original.remainingBits))).endCell();
-    }
-
     describe('bounces and surplus', () => {
         it('a bounced ApplyAttestation is logged and its value kept as surplus for governance to refund', async () => {
             const { provider } = await registerProvider(fx, 'alice');
             const before = (await fx.blockchain.getContract(registry.address)).balance;
-            const bouncedBody = await bouncedApplyAttestation(77n);
+            const bouncedBody = bouncedApplyAttestation(await registry.getParamsSnapshot(), 77n);
             const r = await fx.blockchain.sendMessage(
                 internal({ from: provider.address, to: registry.address, value: toNano('100'), bounced: true, bounce: false, body: bouncedBody }),
             );
@@ -706,7 +686,7 @@ describe('Registry', () => {
             const { provider } = await registerProvider(fx, 'alice');
             // Put a surplus in place, then sweep it to a contract that rejects Excesses (the Provider).
             await fx.blockchain.sendMessage(
-                internal({ from: provider.address, to: registry.address, value: toNano('5'), bounced: true, bounce: false, body: await bouncedApplyAttestation(1n) }),
+                internal({ from: provider.address, to: registry.address, value: toNano('5'), bounced: true, bounce: false, body: bouncedApplyAttestation(await registry.getParamsSnapshot(), 1n) }),
             );
             const withSurplus = (await fx.blockchain.getContract(registry.address)).balance;
             expect(withSurplus).toBeGreaterThan(REGISTRY_STORAGE_RESERVE + toNano('4.9'));

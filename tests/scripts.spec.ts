@@ -25,7 +25,7 @@ import { defaultParams, ParamsJson, paramsFromJson, paramsToJson } from '../wrap
 import { modelHash, SignedStatement, signedStatementToJson } from '../wrappers/attestation';
 import { exitCodeName } from '../wrappers/chrysalis';
 import { deployFixture, Fixture, registerProvider, sendRegister, signedFor, T0, testEnclave, MODEL_A } from './helpers/fixture';
-import { SandboxNetworkProvider, ScriptedAnswer, ScriptedUIError } from './helpers/sandboxNetworkProvider';
+import { SandboxNetworkProvider, ScriptedAnswer, ScriptedUIError, Script, runScript, expectFailure } from './helpers/sandboxNetworkProvider';
 import { FEE_MARGIN, InputError, StateError, TransactionFailedError, UsageError } from '../scripts/lib/cli';
 import { run as deployRegistry } from '../scripts/deployRegistry';
 import { run as registerProviderScript } from '../scripts/registerProvider';
@@ -33,7 +33,6 @@ import { run as governance } from '../scripts/governance';
 import { run as providerStake } from '../scripts/providerStake';
 import exampleParams from '../scripts/params.example.json';
 
-type Script = (provider: SandboxNetworkProvider, args: string[]) => Promise<void>;
 
 let dir: string;
 let fileCount = 0;
@@ -58,40 +57,6 @@ function writeStatement(signed: SignedStatement): string {
 
 function paramsFile(params: Params, overrides: Partial<ParamsJson> = {}): string {
     return writeJson('params.json', { ...paramsToJson(params), ...overrides });
-}
-
-/** Runs a script as `blueprint run` would, from `wallet`, answering questions from `answers`. */
-async function runScript(
-    script: Script,
-    blockchain: Blockchain,
-    wallet: SandboxContract<TreasuryContract>,
-    args: string[],
-    answers: ScriptedAnswer[] = [],
-): Promise<SandboxNetworkProvider> {
-    const provider = new SandboxNetworkProvider(blockchain, wallet, answers);
-    await script(provider, args);
-    expect(provider.scriptedUI.unanswered).toEqual([]);
-    return provider;
-}
-
-/** The script fails with an error of `type` whose message matches; returns the provider to inspect. */
-async function expectFailure(
-    script: Script,
-    blockchain: Blockchain,
-    wallet: SandboxContract<TreasuryContract>,
-    args: string[],
-    type: abstract new (...args: never[]) => Error,
-    message: RegExp,
-    answers: ScriptedAnswer[] = [],
-): Promise<{ provider: SandboxNetworkProvider; error: Error }> {
-    const provider = new SandboxNetworkProvider(blockchain, wallet, answers);
-    const error = await script(provider, args).then(
-        () => undefined,
-        (e: unknown) => e,
-    );
-    expect(error).toBeInstanceOf(type);
-    expect((error as Error).message).toMatch(message);
-    return { provider, error: error as Error };
 }
 
 async function balanceOf(blockchain: Blockchain, address: Address): Promise<bigint> {

@@ -2,9 +2,17 @@
 // allowlisted and active, on a sandbox whose clock starts at T0.
 import { createHash } from 'crypto';
 import '@ton/test-utils';
-import { Address, toNano } from '@ton/core';
+import { Address, beginCell, Cell, Dictionary, toNano } from '@ton/core';
 import { Blockchain, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
-import { ALLOWLIST_MEASUREMENT, ALLOWLIST_MODEL, ALLOWLIST_VERIFIER, Params, Registry } from '../../wrappers/Registry';
+import {
+    ALLOWLIST_MEASUREMENT,
+    ALLOWLIST_MODEL,
+    ALLOWLIST_VERIFIER,
+    Params,
+    ParamsSnapshot,
+    Registry,
+    storeApplyAttestation,
+} from '../../wrappers/Registry';
 import { Provider } from '../../wrappers/Provider';
 import { defaultParams } from '../../wrappers/params';
 import {
@@ -124,4 +132,25 @@ export async function registerProvider(fx: Fixture, ownerLabel: string, opts: { 
     const result = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave), opts);
     const provider = fx.blockchain.openContract(Provider.fromAddress(await fx.registry.getProviderAddress(owner.address)));
     return { owner, enclave, provider, result };
+}
+
+/** What a bounced ApplyAttestation looks like: 0xffffffff, then the first 256 bits of the original body. */
+export function bouncedApplyAttestation(snapshot: ParamsSnapshot, queryId: bigint): Cell {
+    const original = beginCell()
+        .store(
+            storeApplyAttestation({
+                $$type: 'ApplyAttestation',
+                queryId,
+                isRegistration: true,
+                stake: toNano('100'),
+                payout: null,
+                validUntil: 0n,
+                enclave: { $$type: 'EnclaveIdentity', signingKey: 1n, encryptionKey: 2n, measurement: 3n, reportHash: 4n },
+                models: Dictionary.empty(Dictionary.Keys.BigUint(256), Dictionary.Values.Bool()),
+                snapshot,
+            }),
+        )
+        .endCell()
+        .beginParse();
+    return beginCell().storeUint(0xffffffff, 32).storeBits(original.loadBits(Math.min(256, original.remainingBits))).endCell();
 }

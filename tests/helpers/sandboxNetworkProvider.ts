@@ -234,3 +234,40 @@ export class SandboxNetworkProvider implements NetworkProvider {
         return this.scriptedUI;
     }
 }
+
+/** A blueprint script's entry point. */
+export type Script = (provider: SandboxNetworkProvider, args: string[]) => Promise<void>;
+
+/** Runs a script as `blueprint run` would, from `wallet`, answering questions from `answers`. */
+export async function runScript(
+    script: Script,
+    blockchain: Blockchain,
+    wallet: SandboxContract<TreasuryContract>,
+    args: string[],
+    answers: ScriptedAnswer[] = [],
+): Promise<SandboxNetworkProvider> {
+    const provider = new SandboxNetworkProvider(blockchain, wallet, answers);
+    await script(provider, args);
+    expect(provider.scriptedUI.unanswered).toEqual([]);
+    return provider;
+}
+
+/** The script fails with an error of `type` whose message matches; returns the provider to inspect. */
+export async function expectFailure(
+    script: Script,
+    blockchain: Blockchain,
+    wallet: SandboxContract<TreasuryContract>,
+    args: string[],
+    type: abstract new (...args: never[]) => Error,
+    message: RegExp,
+    answers: ScriptedAnswer[] = [],
+): Promise<{ provider: SandboxNetworkProvider; error: Error }> {
+    const provider = new SandboxNetworkProvider(blockchain, wallet, answers);
+    const error = await script(provider, args).then(
+        () => undefined,
+        (e: unknown) => e,
+    );
+    expect(error).toBeInstanceOf(type);
+    expect((error as Error).message).toMatch(message);
+    return { provider, error: error as Error };
+}
