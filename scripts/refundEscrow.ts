@@ -10,16 +10,13 @@
 import type { NetworkProvider } from '@ton/blueprint';
 import { ESCROW_ENGAGED, ESCROW_OPENED, ESCROW_RECEIPTED } from '../wrappers/Registry';
 import {
-    addressOrAsk,
+    escrowFromArgs,
     escrowStateName,
     formatAddress,
     formatTime,
     formatTon,
     localNow,
     newQueryId,
-    noMoreArgs,
-    openEscrowAt,
-    parseArgs,
     sendAndCheck,
     StateError,
 } from './lib/cli';
@@ -28,10 +25,7 @@ const USAGE = 'refundEscrow <escrow>';
 
 export async function run(provider: NetworkProvider, args: string[]): Promise<void> {
     const ui = provider.ui();
-    const a = parseArgs(args, {}, USAGE);
-    noMoreArgs(a.positional, 1, USAGE);
-    const address = await addressOrAsk(ui, a.positional[0], 'Escrow address:', 'escrow');
-    const { escrow, info } = await openEscrowAt(provider, address);
+    const { escrow, info, address } = await escrowFromArgs(provider, args, 1, USAGE);
     if (info.state === ESCROW_RECEIPTED) {
         throw new StateError(`the escrow holds a receipt (${formatTon(info.receipt!.amount)}): it is released after the dispute window (releaseEscrow), not refunded`);
     }

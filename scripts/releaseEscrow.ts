@@ -11,16 +11,13 @@
 import type { NetworkProvider } from '@ton/blueprint';
 import { ESCROW_ENGAGED, ESCROW_RECEIPTED } from '../wrappers/Registry';
 import {
-    addressOrAsk,
+    escrowFromArgs,
     escrowStateName,
     formatAddress,
     formatTime,
     formatTon,
     localNow,
     newQueryId,
-    noMoreArgs,
-    openEscrowAt,
-    parseArgs,
     protocolFee,
     sendAndCheck,
     StateError,
@@ -30,10 +27,7 @@ const USAGE = 'releaseEscrow <escrow>';
 
 export async function run(provider: NetworkProvider, args: string[]): Promise<void> {
     const ui = provider.ui();
-    const a = parseArgs(args, {}, USAGE);
-    noMoreArgs(a.positional, 1, USAGE);
-    const address = await addressOrAsk(ui, a.positional[0], 'Escrow address:', 'escrow');
-    const { escrow, info } = await openEscrowAt(provider, address);
+    const { escrow, info, address } = await escrowFromArgs(provider, args, 1, USAGE);
     if (info.state === ESCROW_ENGAGED) {
         throw new StateError('the escrow has no receipt yet: submitReceipt first (or refundEscrow once the deadline has passed)');
     }

@@ -11,8 +11,8 @@ import type { NetworkProvider } from '@ton/blueprint';
 import { ESCROW_ENGAGED, ESCROW_OPENED, ESCROW_RECEIPTED } from '../wrappers/Registry';
 import { ReceiptError, submitReceiptMessage, verifyReceipt } from '../wrappers/receipt';
 import {
-    addressOrAsk,
     argOrAsk,
+    escrowFromArgs,
     escrowStateName,
     formatAddress,
     formatEscrowInfo,
@@ -21,9 +21,6 @@ import {
     InputError,
     loadReceiptFile,
     newQueryId,
-    noMoreArgs,
-    openEscrowAt,
-    parseArgs,
     sendAndCheck,
     StateError,
 } from './lib/cli';
@@ -32,12 +29,8 @@ const USAGE = 'submitReceipt <escrow> <receipt.json>';
 
 export async function run(provider: NetworkProvider, args: string[]): Promise<void> {
     const ui = provider.ui();
-    const a = parseArgs(args, {}, USAGE);
-    noMoreArgs(a.positional, 2, USAGE);
-    const [escrowArg, fileArg] = a.positional;
-
-    const address = await addressOrAsk(ui, escrowArg, 'Escrow address:', 'escrow');
-    const { escrow, info } = await openEscrowAt(provider, address);
+    const { escrow, info, address, positional } = await escrowFromArgs(provider, args, 2, USAGE);
+    const fileArg = positional[1];
     const path = await argOrAsk(ui, fileArg, 'Path to the signed receipt JSON file:', 'receipt file');
     const signed = await loadReceiptFile(path);
 

@@ -34,7 +34,7 @@ import { Provider } from '../wrappers/Provider';
 import { defaultParams } from '../wrappers/params';
 import { reattestMessage } from '../wrappers/attestation';
 import { ReceiptFields, signReceipt, submitReceiptMessage } from '../wrappers/receipt';
-import { Enclave, deployFixture, Fixture, MODEL_A, MODEL_B, registerProvider, signedFor, testEnclave, testKey } from './helpers/fixture';
+import { Enclave, deployFixture, Fixture, MODEL_A, MODEL_B, openEscrow, registerProvider, signedFor, testEnclave, testKey } from './helpers/fixture';
 import { messagesBetween, networkFees } from './helpers/tx';
 
 const code = (c: bigint) => Number(c);
@@ -62,16 +62,15 @@ describe('Escrow', () => {
 
     async function open(opts: { model?: bigint; deadline?: number; maxAmount?: bigint; value?: bigint; providerAddress?: Address } = {}) {
         nonce += 1n;
-        const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, opts.providerAddress ?? provider.address, nonce));
         const maxAmount = opts.maxAmount ?? MAX_AMOUNT;
-        const value = opts.value ?? maxAmount + (await provider.getEscrowOpenFee());
-        const result = await escrow.send(client.getSender(), { value }, {
-            $$type: 'OpenEscrow',
+        const { escrow, result } = await openEscrow(fx, client, opts.providerAddress ?? provider.address, nonce, {
             queryId: 1n,
             requestHash: REQUEST,
             modelHash: opts.model ?? MODEL_A,
             maxAmount,
-            deadline: BigInt(opts.deadline ?? fx.blockchain.now! + 3600),
+            deadline: opts.deadline ?? fx.blockchain.now! + 3600,
+            // an unreachable provider has no fee getter: take this one's
+            value: opts.value ?? maxAmount + (await provider.getEscrowOpenFee()),
         });
         if ((await fx.blockchain.getContract(escrow.address)).balance > 0n) {
             engageIds.set(escrow.address.toString(), (await escrow.getInfo()).engageId);

@@ -16,7 +16,7 @@ import { Escrow } from '../wrappers/Escrow';
 import { Provider } from '../wrappers/Provider';
 import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
 import { reattestMessage } from '../wrappers/attestation';
-import { deployFixture, Enclave, Fixture, MODEL_A, registerProvider, signedFor } from './helpers/fixture';
+import { deployFixture, Enclave, Fixture, MODEL_A, openEscrow, registerProvider, signedFor } from './helpers/fixture';
 import { messagesBetween } from './helpers/tx';
 
 const code = (c: bigint) => Number(c);
@@ -42,14 +42,11 @@ describe('Escrow edges', () => {
 
     async function open(deadlineIn = 3600) {
         nonce += 1n;
-        const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider.address, nonce));
-        await escrow.send(client.getSender(), { value: MAX_AMOUNT + (await provider.getEscrowOpenFee()) }, {
-            $$type: 'OpenEscrow',
-            queryId: 0n,
+        const { escrow } = await openEscrow(fx, client, provider.address, nonce, {
             requestHash: REQUEST,
             modelHash: MODEL_A,
             maxAmount: MAX_AMOUNT,
-            deadline: BigInt(fx.blockchain.now! + deadlineIn),
+            deadline: fx.blockchain.now! + deadlineIn,
         });
         engageIds.set(escrow.address.toString(), (await escrow.getInfo()).engageId);
         return escrow;

@@ -9,7 +9,7 @@ import { ERR_BAD_RECEIPT_SIGNATURE, ESCROW_RECEIPTED, storeCompletionReceipt } f
 import { Escrow } from '../wrappers/Escrow';
 import { Provider } from '../wrappers/Provider';
 import { buildReceipt, parseReceipt, ReceiptError, ReceiptFields, signReceipt, submitReceiptMessage, verifyReceipt } from '../wrappers/receipt';
-import { deployFixture, Enclave, Fixture, MODEL_A, registerProvider } from './helpers/fixture';
+import { deployFixture, Enclave, Fixture, MODEL_A, openEscrow, registerProvider } from './helpers/fixture';
 
 const MAX_AMOUNT = toNano('5');
 const REQUEST = 0xabcn;
@@ -29,14 +29,11 @@ describe('completion receipt', () => {
 
     async function open() {
         nonce += 1n;
-        const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider.address, nonce));
-        await escrow.send(client.getSender(), { value: MAX_AMOUNT + (await provider.getEscrowOpenFee()) }, {
-            $$type: 'OpenEscrow',
-            queryId: 0n,
+        const { escrow } = await openEscrow(fx, client, provider.address, nonce, {
             requestHash: REQUEST,
             modelHash: MODEL_A,
             maxAmount: MAX_AMOUNT,
-            deadline: BigInt(fx.blockchain.now! + 3600),
+            deadline: fx.blockchain.now! + 3600,
         });
         return escrow;
     }

@@ -16,13 +16,6 @@ import {
     ESCROW_OPENED,
     ESCROW_RECEIPTED,
     EscrowInfo,
-    MAX_ARBITERS,
-    MAX_ATTESTATION_AGE,
-    MAX_PROTOCOL_FEE_BPS,
-    MAX_TIMELOCK,
-    MAX_UNBONDING_PERIOD,
-    MAX_WINDOW,
-    MIN_TIMELOCK,
     JAIL_GOVERNANCE,
     JAIL_STAKE_BELOW_MINIMUM,
     Params,
@@ -502,6 +495,23 @@ export async function openEscrowAt(
         throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Escrow (its address does not derive from its terms)`);
     }
     return { escrow, info };
+}
+
+/**
+ * The prologue of the escrow scripts: parse `args` (the escrow address first,
+ * `count` positional arguments in all), ask for the address if it is missing,
+ * and open the Escrow there.
+ */
+export async function escrowFromArgs(
+    provider: NetworkProvider,
+    args: readonly string[],
+    count: number,
+    usage: string,
+): Promise<{ positional: string[]; escrow: OpenedContract<Escrow>; info: EscrowInfo; address: Address }> {
+    const a = parseArgs(args, {}, usage);
+    noMoreArgs(a.positional, count, usage);
+    const address = await addressOrAsk(provider.ui(), a.positional[0], 'Escrow address:', 'escrow');
+    return { positional: a.positional, address, ...(await openEscrowAt(provider, address)) };
 }
 
 /** The first failed transaction of a sandbox-like send result (an object with `transactions`). */

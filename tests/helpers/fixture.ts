@@ -14,6 +14,7 @@ import {
     storeApplyAttestation,
 } from '../../wrappers/Registry';
 import { Provider } from '../../wrappers/Provider';
+import { Escrow } from '../../wrappers/Escrow';
 import { defaultParams } from '../../wrappers/params';
 import {
     AttestationClaims,
@@ -153,4 +154,28 @@ export function bouncedApplyAttestation(snapshot: ParamsSnapshot, queryId: bigin
         .endCell()
         .beginParse();
     return beginCell().storeUint(0xffffffff, 32).storeBits(original.loadBits(Math.min(256, original.remainingBits))).endCell();
+}
+
+/**
+ * Opens an Escrow from `client` with `provider` under `nonce`, attaching
+ * maxAmount + the Provider's escrowOpenFee unless `value` is given.
+ */
+export async function openEscrow(
+    fx: Fixture,
+    client: SandboxContract<TreasuryContract>,
+    provider: Address,
+    nonce: bigint,
+    terms: { requestHash: bigint; modelHash: bigint; maxAmount: bigint; deadline: number; value?: bigint; queryId?: bigint },
+): Promise<{ escrow: SandboxContract<Escrow>; result: SendMessageResult }> {
+    const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider, nonce));
+    const openFee = terms.value === undefined ? await fx.blockchain.openContract(Provider.fromAddress(provider)).getEscrowOpenFee() : 0n;
+    const result = await escrow.send(client.getSender(), { value: terms.value ?? terms.maxAmount + openFee }, {
+        $$type: 'OpenEscrow',
+        queryId: terms.queryId ?? 0n,
+        requestHash: terms.requestHash,
+        modelHash: terms.modelHash,
+        maxAmount: terms.maxAmount,
+        deadline: BigInt(terms.deadline),
+    });
+    return { escrow, result };
 }
