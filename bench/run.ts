@@ -77,7 +77,7 @@ async function lifecycle(config: string): Promise<Result[]> {
     await registry.send(owner.getSender(), { value: stake + (await registry.getAttestationFee()) }, registerProviderMessage(statement, stake));
     const provider = chain.openContract(Provider.fromAddress(await registry.getProviderAddress(owner.address)));
 
-    const escrow = chain.openContract(await Escrow.fromInit(registry.address, client.address, provider.address, 1n));
+    const escrow = chain.openContract(await Escrow.fromInit(client.address, provider.address, 1n));
     const maxAmount = toNano('1');
     const steps: [string, SendMessageResult][] = [];
     steps.push([

@@ -154,7 +154,7 @@ async function main(): Promise<void> {
     // 5. A client pays for one request through an escrow; Alice's enclave signs the receipt.
     const client = await chain.treasury('client');
     await join('client', client.address);
-    const escrow = chain.openContract(await Escrow.fromInit(registry.address, client.address, provider.address, 1n));
+    const escrow = chain.openContract(await Escrow.fromInit(client.address, provider.address, 1n));
     await join('escrow', escrow.address);
     const maxAmount = toNano('2');
     const requestHash = 0xc0ffeen;

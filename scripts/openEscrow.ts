@@ -74,7 +74,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
     const deadline = parseDeadline(deadlineText, 'deadline', localNow());
 
     const info = await contract.getInfo();
-    const escrow = provider.open(await Escrow.fromInit(info.registry, client, providerAddress, nonce));
+    const escrow = provider.open(await Escrow.fromInit(client, providerAddress, nonce));
     const shown = formatAddress(provider, escrow.address);
     const derived = await contract.getEscrowFor(client, nonce);
     if (!derived.equals(escrow.address)) {

@@ -27,7 +27,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
     const ui = provider.ui();
     const { escrow, info, address } = await escrowFromArgs(provider, args, 1, USAGE);
     if (info.state === ESCROW_RECEIPTED) {
-        throw new StateError(`the escrow holds a receipt (${formatTon(info.receipt!.amount)}): it is released after the dispute window (releaseEscrow), not refunded`);
+        throw new StateError(`the escrow holds a receipt (${formatTon(info.amount)}): it is released after the dispute window (releaseEscrow), not refunded`);
     }
     if (info.state !== ESCROW_OPENED && info.state !== ESCROW_ENGAGED) {
         throw new StateError(`the escrow is ${escrowStateName(info.state)}; only an Opened or Engaged escrow can be refunded`);

@@ -31,12 +31,12 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
     if (info.state === ESCROW_ENGAGED) {
         throw new StateError('the escrow has no receipt yet: submitReceipt first (or refundEscrow once the deadline has passed)');
     }
-    if (info.state !== ESCROW_RECEIPTED || info.receipt === null || info.engagement === null) {
+    if (info.state !== ESCROW_RECEIPTED || info.engagement === null) {
         throw new StateError(`the escrow is ${escrowStateName(info.state)}; only a Receipted escrow can be released`);
     }
 
     const terms = info.engagement;
-    const amount = info.receipt.amount;
+    const amount = info.amount;
     const fee = protocolFee(amount, terms.protocolFeeBps);
     const balance = (await provider.getContractState(address)).balance;
     if (info.releaseAt > BigInt(localNow())) {

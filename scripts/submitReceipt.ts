@@ -35,7 +35,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
     const signed = await loadReceiptFile(path);
 
     if (info.state === ESCROW_RECEIPTED) {
-        throw new StateError(`the escrow already holds a receipt (${formatTon(info.receipt!.amount)}, releasable at ${formatTime(info.releaseAt)})`);
+        throw new StateError(`the escrow already holds a receipt (${formatTon(info.amount)}, releasable at ${formatTime(info.releaseAt)})`);
     }
     if (info.state === ESCROW_OPENED) throw new StateError('the Provider has not engaged this escrow yet');
     if (info.state !== ESCROW_ENGAGED || info.engagement === null) {
@@ -72,6 +72,6 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
     });
 
     const after = await escrow.getInfo();
-    ui.write(`Receipt accepted: ${formatTon(after.receipt!.amount)} releasable at ${formatTime(after.releaseAt)} (run releaseEscrow then).`);
+    ui.write(`Receipt accepted: ${formatTon(after.amount)} releasable at ${formatTime(after.releaseAt)} (run releaseEscrow then).`);
     for (const line of formatEscrowInfo(provider, after)) ui.write(line);
 }

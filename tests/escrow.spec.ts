@@ -26,6 +26,7 @@ import {
     OpenEscrow,
     storeEngageJob,
     storeJobEnded,
+    storeEngagement,
     storeJobEngaged,
     storeSubmitReceipt,
 } from '../wrappers/Registry';
@@ -33,9 +34,9 @@ import { Escrow } from '../wrappers/Escrow';
 import { Provider } from '../wrappers/Provider';
 import { defaultParams } from '../wrappers/params';
 import { reattestMessage } from '../wrappers/attestation';
-import { ReceiptFields, signReceipt, submitReceiptMessage } from '../wrappers/receipt';
+import { parseReceipt, ReceiptFields, receiptFromSubmitBody, signReceipt, submitReceiptMessage } from '../wrappers/receipt';
 import { Enclave, deployFixture, Fixture, MODEL_A, MODEL_B, openEscrow, registerProvider, signedFor, testEnclave, testKey } from './helpers/fixture';
-import { messagesBetween, networkFees } from './helpers/tx';
+import { messagesBetween, networkFees, txAt } from './helpers/tx';
 
 const code = (c: bigint) => Number(c);
 const REQUEST = 0x1234n;
@@ -146,8 +147,10 @@ describe('Escrow', () => {
             expect(r1.transactions).toHaveTransaction({ from: runner.address, to: escrow.address, success: true });
             info = await escrow.getInfo();
             expect(info.state).toBe(ESCROW_RECEIPTED);
-            expect(info.receipt!.amount).toBe(fields.amount);
-            expect(info.receipt!.responseHash).toBe(fields.responseHash);
+            expect(info.amount).toBe(fields.amount);
+            // The escrow keeps the amount; the receipt is the accepted message's.
+            const accepted = parseReceipt(receiptFromSubmitBody(txAt(r1, escrow.address).inMessage!.body).receipt);
+            expect(accepted.responseHash).toBe(fields.responseHash);
             expect(info.releaseAt).toBe(BigInt(fx.blockchain.now!) + fx.params.disputeWindow);
 
             fx.blockchain.now = Number(info.releaseAt) - 1;
@@ -261,7 +264,7 @@ describe('Escrow', () => {
 
         it('the client cancels before engagement; a late engagement bounces and the Provider rolls back', async () => {
             nonce += 1n;
-            const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider.address, nonce));
+            const escrow = fx.blockchain.openContract(await Escrow.fromInit(client.address, provider.address, nonce));
             const openBody = openTerms();
             const { storeOpenEscrow, storeCancelEscrow } = await import('../wrappers/Registry');
             const iter = async (from: Address, value: bigint, body: Cell, stateInit?: typeof escrow.init) =>
@@ -309,7 +312,7 @@ describe('Escrow', () => {
             expect(result.transactions).toHaveTransaction({ to: escrow.address, success: false, exitCode: code(ERR_BAD_TERMS) });
 
             const mallory = await fx.blockchain.treasury('mallory');
-            const theirs = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider.address, 999n));
+            const theirs = fx.blockchain.openContract(await Escrow.fromInit(client.address, provider.address, 999n));
             const r = await theirs.send(mallory.getSender(), { value: MAX_AMOUNT + fee }, openTerms());
             expect(r.transactions).toHaveTransaction({ to: theirs.address, success: false, exitCode: code(ERR_NOT_CLIENT) });
 
@@ -372,7 +375,7 @@ describe('Escrow', () => {
             await submit(escrow, receiptFor(escrow.address));
             const again = await submit(escrow, receiptFor(escrow.address, { amount: 1n }));
             expect(again.transactions).toHaveTransaction({ to: escrow.address, success: false, exitCode: code(ERR_BAD_STATE) });
-            expect((await escrow.getInfo()).receipt!.amount).toBe(toNano('1.5'));
+            expect((await escrow.getInfo()).amount).toBe(toNano('1.5'));
         });
 
         it('SubmitReceipt needs the trigger fee', async () => {
@@ -399,18 +402,22 @@ describe('Escrow', () => {
                     storeJobEngaged({
                         $$type: 'JobEngaged',
                         queryId: 1n,
-                        engagement: {
-                            $$type: 'Engagement',
-                            enclaveKey: testKey('mallory').publicKeyInt,
-                            payout: mallory.address,
-                            protocolFeeBps: 0n,
-                            treasury: mallory.address,
-                            disputeWindow: 0n,
-                            verdictWindow: 0n,
-                            disputeBond: 0n,
-                            arbiterQuorum: 0n,
-                            arbitersHash: 0n,
-                        },
+                        engagement: beginCell()
+                            .store(
+                                storeEngagement({
+                                    $$type: 'Engagement',
+                                    enclaveKey: testKey('mallory').publicKeyInt,
+                                    payout: mallory.address,
+                                    protocolFeeBps: 0n,
+                                    treasury: mallory.address,
+                                    disputeWindow: 0n,
+                                    verdictWindow: 0n,
+                                    disputeBond: 0n,
+                                    arbiterQuorum: 0n,
+                                    arbitersHash: 0n,
+                                }),
+                            )
+                            .endCell(),
                     }),
                 )
                 .endCell();

@@ -13,7 +13,7 @@ it('per-escrow gas is the same for the 1st and the 1,000th open job', async () =
     const openFee = await provider.getEscrowOpenFee();
     const gas: { open: bigint; engage: bigint; engaged: bigint }[] = [];
     for (let nonce = 1n; nonce <= 1000n; nonce++) {
-        const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider.address, nonce));
+        const escrow = fx.blockchain.openContract(await Escrow.fromInit(client.address, provider.address, nonce));
         const r = await escrow.send(client.getSender(), { value: toNano('0.1') + openFee }, {
             $$type: 'OpenEscrow',
             queryId: 0n,

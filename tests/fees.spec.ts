@@ -96,7 +96,7 @@ describe('fees cover the worst case', () => {
         await sendRegister(fx, owner, signedFor(fx, owner.address, enclave));
         const provider = fx.blockchain.openContract(Provider.fromAddress(await fx.registry.getProviderAddress(owner.address)));
         const client = await fx.blockchain.treasury('client');
-        const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider.address, 1n));
+        const escrow = fx.blockchain.openContract(await Escrow.fromInit(client.address, provider.address, 1n));
         const maxAmount = toNano('1');
         let r = await escrow.send(client.getSender(), { value: maxAmount + (await provider.getEscrowOpenFee()) }, {
             $$type: 'OpenEscrow',

@@ -132,7 +132,7 @@ describe('gas table', () => {
         const client = await blockchain.treasury('client');
         const openFee = await provider.getEscrowOpenFee();
         const openEscrow = async (nonce: bigint, modelHash: bigint) => {
-            const escrow = blockchain.openContract(await Escrow.fromInit(registry.address, client.address, providerAddress, nonce));
+            const escrow = blockchain.openContract(await Escrow.fromInit(client.address, providerAddress, nonce));
             const res = await escrow.send(client.getSender(), { value: toNano('2') + openFee }, {
                 $$type: 'OpenEscrow',
                 queryId: 0n,

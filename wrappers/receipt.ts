@@ -2,7 +2,7 @@
 // parse and verify. The Escrow checks the same layout (contracts/messages.tact,
 // struct CompletionReceipt); tests/receipt.spec.ts proves the two agree.
 import { Address, beginCell, Cell } from '@ton/core';
-import { CompletionReceipt, loadCompletionReceipt, RECEIPT_TAG, storeCompletionReceipt, SubmitReceipt } from './Registry';
+import { CompletionReceipt, loadCompletionReceipt, loadSubmitReceipt, RECEIPT_TAG, storeCompletionReceipt, SubmitReceipt } from './Registry';
 import { Ed25519KeyPair, signHash, verifyHash } from './ed25519';
 
 export { RECEIPT_TAG };
@@ -116,4 +116,19 @@ export function signedReceiptFromJson(j: SignedReceiptJson): SignedReceipt {
 /** The body of SubmitReceipt for a signed receipt. */
 export function submitReceiptMessage(signed: SignedReceipt, queryId = 0n): SubmitReceipt {
     return { $$type: 'SubmitReceipt', queryId, signature: signed.signature, receipt: signed.receipt };
+}
+
+/**
+ * The signed receipt inside a SubmitReceipt message body. An Escrow keeps
+ * only the accepted receipt's amount; the receipt itself is read from the
+ * SubmitReceipt it accepted (the inbound message of that transaction).
+ */
+export function receiptFromSubmitBody(body: Cell): SignedReceipt {
+    let msg: SubmitReceipt;
+    try {
+        msg = loadSubmitReceipt(body.beginParse());
+    } catch {
+        throw new ReceiptError('not a SubmitReceipt message');
+    }
+    return { receipt: msg.receipt, signature: msg.signature };
 }

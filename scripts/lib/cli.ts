@@ -419,13 +419,9 @@ export function formatEscrowInfo(provider: NetworkProvider, info: EscrowInfo): s
             `  terms:       fee ${e.protocolFeeBps} bps to ${formatAddress(provider, e.treasury)}, dispute window ${formatDuration(e.disputeWindow)}`,
         );
     }
-    const r = info.receipt;
-    if (r !== null) {
-        lines.push(
-            `  receipt:     ${formatTon(r.amount)} for ${r.inputUnits} input + ${r.outputUnits} output units, finished at ${formatTime(r.finishedAt)}`,
-            `  response:    ${hex256(r.responseHash)}`,
-            `  release at:  ${formatTime(info.releaseAt)}`,
-        );
+    if (info.releaseAt > 0n) {
+        // The receipt itself is in the accepted SubmitReceipt message; the escrow keeps its amount.
+        lines.push(`  receipt:     ${formatTon(info.amount)}`, `  release at:  ${formatTime(info.releaseAt)}`);
     }
     return lines;
 }
@@ -490,7 +486,7 @@ export async function openEscrowAt(
     } catch {
         throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Escrow`);
     }
-    const derived = await Escrow.fromInit(info.registry, info.client, info.provider, info.nonce);
+    const derived = await Escrow.fromInit(info.client, info.provider, info.nonce);
     if (!derived.address.equals(address)) {
         throw new StateError(`${formatAddress(provider, address)} is not a Chrysalis Escrow (its address does not derive from its terms)`);
     }

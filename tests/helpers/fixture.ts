@@ -167,7 +167,7 @@ export async function openEscrow(
     nonce: bigint,
     terms: { requestHash: bigint; modelHash: bigint; maxAmount: bigint; deadline: number; value?: bigint; queryId?: bigint },
 ): Promise<{ escrow: SandboxContract<Escrow>; result: SendMessageResult }> {
-    const escrow = fx.blockchain.openContract(await Escrow.fromInit(fx.registry.address, client.address, provider, nonce));
+    const escrow = fx.blockchain.openContract(await Escrow.fromInit(client.address, provider, nonce));
     const openFee = terms.value === undefined ? await fx.blockchain.openContract(Provider.fromAddress(provider)).getEscrowOpenFee() : 0n;
     const result = await escrow.send(client.getSender(), { value: terms.value ?? terms.maxAmount + openFee }, {
         $$type: 'OpenEscrow',
