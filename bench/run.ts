@@ -2,14 +2,16 @@
 // receipt, release) on @ton/sandbox, printed as a table and written to
 // bench/results.json as {name, value, unit, config} entries.
 //
-// Config: "sandbox" is @ton/sandbox 0.41's default (400 nanoton/gas on the
-// basechain). The current mainnet config is not available offline here yet,
-// so no "mainnet" entry is written (see the escrow issue's notes).
+// Configs: "sandbox" is @ton/sandbox 0.41's default (400 nanoton/gas on the
+// basechain); "mainnet" is the config committed in bench/mainnet-config.json
+// by `npm run bench:fetch-config`, set with blockchain.setConfig. Without that
+// file only the sandbox entries are written, and the run says so.
 import { writeFileSync } from 'fs';
 import path from 'path';
 import { createHash } from 'crypto';
 import { toNano } from '@ton/core';
 import { Blockchain, SendMessageResult } from '@ton/sandbox';
+import { Cell } from '@ton/core';
 import { ALLOWLIST_MEASUREMENT, ALLOWLIST_MODEL, ALLOWLIST_VERIFIER, Registry } from '../wrappers/Registry';
 import { Provider } from '../wrappers/Provider';
 import { Escrow } from '../wrappers/Escrow';
@@ -17,6 +19,7 @@ import { defaultParams } from '../wrappers/params';
 import { modelHash, registerProviderMessage, signStatement } from '../wrappers/attestation';
 import { keyPairFromSeed } from '../wrappers/ed25519';
 import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
+import { basechainGasPrice, loadMainnetConfig } from './mainnetConfig';
 
 interface Result {
     name: string;
@@ -42,8 +45,9 @@ function gasAndFees(r: SendMessageResult): { gas: bigint; fees: bigint } {
     return { gas, fees };
 }
 
-async function lifecycle(config: string): Promise<Result[]> {
+async function lifecycle(config: string, configCell?: Cell): Promise<Result[]> {
     const chain = await Blockchain.create();
+    if (configCell !== undefined) chain.setConfig(configCell);
     chain.now = 1_800_000_000;
     const governance = await chain.treasury('governance');
     const owner = await chain.treasury('provider');
@@ -102,7 +106,7 @@ async function lifecycle(config: string): Promise<Result[]> {
 
     let totalGas = 0n;
     let totalFees = 0n;
-    console.log(`Escrow lifecycle (config: ${config})`);
+    console.log(`Escrow lifecycle (config: ${config}, basechain gas price ${basechainGasPrice(chain.config)} nanoton/gas)`);
     console.log('  step              gas       fees (TON)');
     for (const [name, r] of steps) {
         if (r.transactions.some((tx) => tx.description.type === 'generic' && tx.description.aborted)) throw new Error(`${name} failed`);
@@ -120,6 +124,15 @@ async function lifecycle(config: string): Promise<Result[]> {
 
 async function main() {
     const results = await lifecycle('sandbox');
+    const mainnet = loadMainnetConfig();
+    if (mainnet === null) {
+        console.log(
+            'No mainnet config: bench/mainnet-config.json is missing. Run `npm run bench:fetch-config` where toncenter.com is reachable, then commit the file.',
+        );
+    } else {
+        console.log(`Mainnet config fetched ${mainnet.stored.fetchedAt} from ${mainnet.stored.source}`);
+        results.push(...(await lifecycle('mainnet', mainnet.cell)));
+    }
     const out = path.join(__dirname, 'results.json');
     writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), out)}`);
