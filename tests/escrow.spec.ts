@@ -23,6 +23,7 @@ import {
     ESCROW_OPENED,
     ESCROW_RECEIPTED,
     JAIL_GOVERNANCE,
+    JOB_SETTLE_GRACE,
     OpenEscrow,
     storeEngageJob,
     storeJobEnded,
@@ -140,7 +141,7 @@ describe('Escrow', () => {
             expect(info.engagement!.treasury.equals(fx.treasury.address)).toBe(true);
             let pInfo = await provider.getInfo();
             expect(pInfo.openJobs).toBe(1n);
-            expect(pInfo.jobsSettleBy).toBe(info.deadline + fx.params.disputeWindow + fx.params.verdictWindow);
+            expect(pInfo.jobsSettleBy).toBe(info.deadline + fx.params.disputeWindow + fx.params.verdictWindow + JOB_SETTLE_GRACE);
 
             const fields = receiptFor(escrow.address);
             const r1 = await submit(escrow, fields);
@@ -415,6 +416,7 @@ describe('Escrow', () => {
                                     disputeBond: 0n,
                                     arbiterQuorum: 0n,
                                     arbitersHash: 0n,
+                                    arbiterFeeBps: 0n,
                                 }),
                             )
                             .endCell(),

@@ -5,7 +5,7 @@
 import '@ton/test-utils';
 import { readFileSync, writeFileSync } from 'fs';
 import path from 'path';
-import { beginCell, Dictionary, toNano } from '@ton/core';
+import { Address, beginCell, toNano } from '@ton/core';
 import { internal, SendMessageResult } from '@ton/sandbox';
 import {
     ALLOWLIST_MODEL,
@@ -20,6 +20,12 @@ import {
     GAS_ESCROW_TRIGGER,
     GAS_PROVIDER_ENGAGE,
     GAS_PROVIDER_JOB_ENDED,
+    GAS_ESCROW_DISPUTE,
+    GAS_ESCROW_VERDICT,
+    GAS_PROVIDER_SLASH,
+    GAS_PROVIDER_PROOF,
+    VERDICT_CLIENT_WINS,
+    VERDICT_PROVIDER_WINS,
     ENGAGED_MESSAGE_BITS,
     ENGAGED_MESSAGE_CELLS,
     JAIL_GOVERNANCE,
@@ -30,13 +36,14 @@ import {
     Registry,
     SMALL_MESSAGE_BITS,
     SMALL_MESSAGE_CELLS,
-    storeApplyAttestation,
 } from '../wrappers/Registry';
 import { Provider } from '../wrappers/Provider';
 import { defaultParams } from '../wrappers/params';
 import { reattestMessage } from '../wrappers/attestation';
 import { Escrow } from '../wrappers/Escrow';
-import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
+import { proveEquivocationMessage, proveInvalidReceiptMessage, signReceipt, submitReceiptMessage } from '../wrappers/receipt';
+import { buildVerdict, signVerdict, submitVerdictMessage } from '../wrappers/verdict';
+import { SandboxContract } from '@ton/sandbox';
 import { bouncedApplyAttestation, deployFixture, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
 import { cellStats, computeGas, txAt } from './helpers/tx';
 
@@ -90,6 +97,10 @@ describe('gas table', () => {
         blockchain.now = blockchain.now! + Number(fx.params.timelock);
         r = await registry.send(next.getSender(), { value: admin }, { $$type: 'ExecuteParams', queryId: 1n });
         record('registry.executeParams', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+        // From here on a proposal is pending, as it may be at any time: the
+        // Registry's state is then at its largest, so every figure below is
+        // its worst case (tests/fees.spec.ts runs the exact-fee chains so too).
+        await registry.send(governance.getSender(), { value: admin }, { $$type: 'ProposeParams', queryId: 2n, params: fx.params });
 
         // The worst case of registration: the most models a provider may serve.
         const models = Array.from({ length: Number(MAX_MODELS_PER_PROVIDER) }, (_, i) => BigInt(5000 + i));
@@ -144,6 +155,17 @@ describe('gas table', () => {
             return { escrow, res };
         };
         const trigger = toNano('0.05');
+        const receiptFields = (escrow: Address, engageId: bigint) => ({
+            escrow,
+            engageId,
+            requestHash: 1n,
+            responseHash: 2n,
+            modelHash: models[0],
+            inputUnits: 10n,
+            outputUnits: 20n,
+            amount: toNano('1'),
+            finishedAt: blockchain.now!,
+        });
         let { escrow, res } = await openEscrow(1n, models[0]);
         record('escrow.open', computeGas(txAt(res, escrow.address)), GAS_ESCROW_OPEN);
         record('provider.engage', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_ENGAGE);
@@ -156,20 +178,7 @@ describe('gas table', () => {
         const engagedStats = cellStats(engaged.body, false);
         sizes['jobEngaged.cells'] = [engagedStats.cells, ENGAGED_MESSAGE_CELLS];
         sizes['jobEngaged.bits'] = [engagedStats.bits, ENGAGED_MESSAGE_BITS];
-        const receipt = signReceipt(
-            {
-                escrow: escrow.address,
-                engageId: (await escrow.getInfo()).engageId,
-                requestHash: 1n,
-                responseHash: 2n,
-                modelHash: models[0],
-                inputUnits: 10n,
-                outputUnits: 20n,
-                amount: toNano('1'),
-                finishedAt: blockchain.now!,
-            },
-            enclave.signing,
-        );
+        const receipt = signReceipt(receiptFields(escrow.address, (await escrow.getInfo()).engageId), enclave.signing);
         res = await escrow.send(client.getSender(), { value: trigger }, submitReceiptMessage(receipt));
         record('escrow.submitReceipt', computeGas(txAt(res, escrow.address)), GAS_ESCROW_TRIGGER);
         blockchain.now = blockchain.now! + Number(fx.params.disputeWindow);
@@ -181,6 +190,35 @@ describe('gas table', () => {
         res = await expiring.send(client.getSender(), { value: trigger }, { $$type: 'Refund', queryId: 0n });
         record('escrow.refund', computeGas(txAt(res, expiring.address)), GAS_ESCROW_TRIGGER);
         record('provider.jobEnded.expired', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_JOB_ENDED);
+
+        // ---- Disputes: a full arbiter set, every arbiter signing (the verdict's worst case) ----
+        await registry.send(owner.getSender(), { value: toNano('1') }, reattestMessage(signedFor(fx, owner.address, enclave, { models })));
+        const arbiterKeys = Array.from({ length: Number(MAX_ARBITERS) }, (_, i) => testKey(`arbiter${i}`));
+        const arbiterWallet = await blockchain.treasury('arbiters');
+        const disputedEscrow = async (nonce: bigint) => {
+            const { escrow: e } = await openEscrow(nonce, models[0]);
+            const fields = receiptFields(e.address, (await e.getInfo()).engageId);
+            await e.send(client.getSender(), { value: trigger }, submitReceiptMessage(signReceipt(fields, enclave.signing)));
+            const bond = (await e.getInfo()).engagement!.disputeBond;
+            const disputeRes = await e.send(client.getSender(), { value: bond + (await e.getDisputeFee()) }, { $$type: 'Dispute', queryId: 0n, reason: 1n, evidenceHash: 3n });
+            return { e, fields, disputeRes };
+        };
+        const verdictOn = async (e: SandboxContract<Escrow>, outcome: bigint, slashAmount: bigint) => {
+            const verdict = buildVerdict({ escrow: e.address, engageId: (await e.getInfo()).engageId, outcome, slashAmount, deadline: blockchain.now! + 600, feeTo: arbiterWallet.address });
+            const signed = { verdict, signatures: new Map(arbiterKeys.map((k, i) => [i, signVerdict(verdict, k)])) };
+            return e.send(client.getSender(), { value: await e.getVerdictFee() }, submitVerdictMessage(signed, fx.params.arbiters));
+        };
+        const won = await disputedEscrow(4n);
+        expect(won.disputeRes.transactions).toHaveTransaction({ to: won.e.address, success: true });
+        record('escrow.dispute', computeGas(txAt(won.disputeRes, won.e.address)), GAS_ESCROW_DISPUTE);
+        res = await verdictOn(won.e, VERDICT_PROVIDER_WINS, 0n);
+        expect(res.transactions).toHaveTransaction({ to: won.e.address, success: true });
+        record('escrow.verdict.providerWins', computeGas(txAt(res, won.e.address)), GAS_ESCROW_VERDICT);
+        const lost = await disputedEscrow(5n);
+        res = await verdictOn(lost.e, VERDICT_CLIENT_WINS, toNano('1'));
+        expect(res.transactions).toHaveTransaction({ to: providerAddress, success: true });
+        record('escrow.verdict.clientWins', computeGas(txAt(res, lost.e.address)), GAS_ESCROW_VERDICT);
+        record('provider.slash', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_SLASH);
 
         r = await registry.send(governance.getSender(), { value: toNano('0.1') }, {
             $$type: 'JailProvider',
@@ -224,6 +262,25 @@ describe('gas table', () => {
         record('registry.bounced.applyAttestation', computeGas(txAt(r, registry.address)), GAS_PROVIDER_APPLY_ATTESTATION);
         r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'SweepSurplus', queryId: 1n, to: governance.address });
         record('registry.sweepSurplus', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
+
+        // ---- Fault proofs (each burns the key, so each on a Provider of its own) ----
+        const proofFee = await provider.getProofFee();
+        const reporter = await blockchain.treasury('reporter');
+        for (const [label, kind] of [['bob', 'equivocation'], ['carol', 'invalidReceipt']] as const) {
+            const who = await blockchain.treasury(label);
+            const theirEnclave = testEnclave(label);
+            await sendRegister(fx, who, signedFor(fx, who.address, theirEnclave, { models }));
+            const theirs = blockchain.openContract(Provider.fromAddress(await registry.getProviderAddress(who.address)));
+            // (A proof needs no escrow: any address will do for the receipt's.)
+            const fields = receiptFields(who.address, 1n);
+            const body =
+                kind === 'equivocation'
+                    ? proveEquivocationMessage(signReceipt(fields, theirEnclave.signing), signReceipt({ ...fields, responseHash: 3n }, theirEnclave.signing))
+                    : proveInvalidReceiptMessage(signReceipt({ ...fields, modelHash: 424242n }, theirEnclave.signing));
+            r = await theirs.send(reporter.getSender(), { value: proofFee }, body);
+            expect(r.transactions).toHaveTransaction({ to: theirs.address, success: true });
+            record(`provider.${kind === 'equivocation' ? 'proveEquivocation' : 'proveInvalidReceipt'}`, computeGas(txAt(r, theirs.address)), GAS_PROVIDER_PROOF);
+        }
 
         if (process.env.UPDATE_GAS_TABLE) {
             const table: GasTable = {

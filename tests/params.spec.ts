@@ -8,6 +8,8 @@ import {
     MAX_ARBITERS,
     MAX_ATTESTATION_AGE,
     MAX_PROTOCOL_FEE_BPS,
+    MAX_REPORTER_REWARD_BPS,
+    MAX_SLASH_BPS,
     MAX_TIMELOCK,
     MAX_UNBONDING_PERIOD,
     MAX_WINDOW,
@@ -41,6 +43,10 @@ describe('params', () => {
             unbondingHuge: fc.boolean(),
             arbiterCount: fc.integer({ min: 0, max: Number(MAX_ARBITERS) + 1 }),
             quorumDelta: fc.integer({ min: -2, max: 2 }),
+            slashBps: around(0n, MAX_SLASH_BPS),
+            reporterRewardBps: around(MAX_REPORTER_REWARD_BPS),
+            clientCompensationBps: around(10000n),
+            arbiterFeeBps: around(0n, 10000n),
         })
         .map((r): Params => {
             const base = defaultParams(fx.treasury.address);
@@ -66,7 +72,7 @@ describe('params', () => {
                 });
                 if (valid) await fx.registry.send(fx.governance.getSender(), { value: toNano('0.1') }, { $$type: 'CancelParams', queryId: 2n });
             }),
-            { numRuns: 120 },
+            { numRuns: 160 },
         );
     });
 

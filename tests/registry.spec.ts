@@ -86,6 +86,17 @@ const ADMIN_VALUE = toNano('0.05');
 const code = (c: bigint) => Number(c);
 const snapshotCell = (s: ParamsSnapshot) => beginCell().store(storeParamsSnapshot(s)).endCell();
 
+/**
+ * The Registry keeps what it held before a message (less the rent it paid),
+ * and never less than its reserve. Returns what the message's sender paid to
+ * top it back up to the reserve.
+ */
+function expectRegistryKept(before: bigint, after: bigint, rent: bigint): bigint {
+    const kept = before - rent;
+    expect(after).toBe(kept < REGISTRY_STORAGE_RESERVE ? REGISTRY_STORAGE_RESERVE : kept);
+    return after - kept;
+}
+
 describe('Registry', () => {
     let fx: Fixture;
     let registry: SandboxContract<Registry>;
@@ -397,10 +408,11 @@ describe('Registry', () => {
             // the Registry's balance is unchanged, the rest came back to Alice or paid fees.
             const providerBalance = (await fx.blockchain.getContract(providerAddress)).balance;
             expect(providerBalance).toBe(stake + PROVIDER_STORAGE_RESERVE);
-            // (the Registry pays only its own storage rent)
-            expect((await fx.blockchain.getContract(registry.address)).balance).toBe(registryBefore - storageFees(r));
+            // The Registry pays its storage rent and keeps its reserve: the rent
+            // that took it below the reserve is topped up from the fee's rent margin.
+            const registryTopUp = expectRegistryKept(registryBefore, (await fx.blockchain.getContract(registry.address)).balance, storageFees(r));
             const aliceSpent = aliceBefore - (await alice.getBalance());
-            expect(aliceSpent).toBe(providerBalance + feesPaidBySender(r));
+            expect(aliceSpent).toBe(providerBalance + feesPaidBySender(r) + registryTopUp);
         });
 
         it('sends payments to a payout address when one is given', async () => {
@@ -568,6 +580,7 @@ describe('Registry', () => {
             const bob = await fx.blockchain.treasury('bob');
             const signed = signedFor(fx, bob.address, testEnclave('bob'));
             const before = await bob.getBalance();
+            const registryBefore = (await fx.blockchain.getContract(registry.address)).balance;
             const r = await registry.send(bob.getSender(), { value: toNano('3') + (await registry.getAttestationFee()) }, reattestMessage(signed, toNano('3')));
             const providerAddress = await registry.getProviderAddress(bob.address);
             const refunds = messagesBetween(r, providerAddress, bob.address);
@@ -578,8 +591,9 @@ describe('Registry', () => {
             expect(body.loadUintBig(8)).toBe(REFUSED_NOT_REGISTERED);
             const provider = fx.blockchain.openContract(Provider.fromAddress(providerAddress));
             expect(await provider.getStatus()).toBe(STATUS_NONE);
-            // Bob pays the fees and the new contract's storage reserve, nothing more.
-            expect(before - (await bob.getBalance())).toBe(feesPaidBySender(r) + PROVIDER_STORAGE_RESERVE);
+            // Bob pays the fees, the new contract's storage reserve and the Registry's rent top-up, nothing more.
+            const registryTopUp = expectRegistryKept(registryBefore, (await fx.blockchain.getContract(registry.address)).balance, storageFees(r));
+            expect(before - (await bob.getBalance())).toBe(feesPaidBySender(r) + PROVIDER_STORAGE_RESERVE + registryTopUp);
         });
 
         it('is checked like a registration', async () => {

@@ -117,12 +117,13 @@ describe('deployRegistry', () => {
         expect((await registry.getOwner()).equals(owner.address)).toBe(true);
         expect(await registry.getSalt()).toBe(7n);
         // 1 TON sent; all but the reserve and the deploy's fees came back. The fees
-        // (~0.105 TON at the sandbox config) are mostly forwarding the Registry's
-        // code, which carries the Provider's and the Escrow's.
+        // (~0.14 TON at the sandbox config since disputes and slashing landed) are
+        // mostly forwarding the Registry's code, which carries the Provider's and
+        // the Escrow's.
         expect(await balanceOf(blockchain, registry.address)).toBe(REGISTRY_STORAGE_RESERVE);
         const spent = before - (await balanceOf(blockchain, deployer.address));
         expect(spent).toBeGreaterThan(REGISTRY_STORAGE_RESERVE);
-        expect(spent).toBeLessThan(REGISTRY_STORAGE_RESERVE + toNano('0.12'));
+        expect(spent).toBeLessThan(REGISTRY_STORAGE_RESERVE + toNano('0.15'));
     });
 
     it('asks for the parameter source and the treasury (defaults), asking again after an invalid address', async () => {

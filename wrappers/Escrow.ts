@@ -13,7 +13,7 @@ export class Escrow extends GeneratedEscrow {
      * registry is implied: the Provider's address is derived from it.
      */
     static override async fromInit(client: Address, provider: Address, nonce: bigint): Promise<Escrow> {
-        const opened = await GeneratedEscrow.fromInit(client, provider, nonce, ESCROW_NEW, 0n, 0n, 0n, null, null);
+        const opened = await GeneratedEscrow.fromInit(client, provider, nonce, ESCROW_NEW, 0n, 0n, 0n, 0n, null, null);
         return new Escrow(opened.address, opened.init);
     }
 

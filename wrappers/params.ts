@@ -5,6 +5,8 @@ import {
     MAX_ARBITERS,
     MAX_ATTESTATION_AGE,
     MAX_PROTOCOL_FEE_BPS,
+    MAX_REPORTER_REWARD_BPS,
+    MAX_SLASH_BPS,
     MAX_TIMELOCK,
     MAX_UNBONDING_PERIOD,
     MAX_WINDOW,
@@ -26,6 +28,10 @@ export interface ParamsJson {
     /** ed25519 public keys, hex; index in this list = arbiter index. */
     arbiters: string[];
     timelock: number;
+    slashBps: number;
+    reporterRewardBps: number;
+    clientCompensationBps: number;
+    arbiterFeeBps: number;
 }
 
 export class ParamsError extends Error {
@@ -40,7 +46,10 @@ const DAY = 86400;
 /**
  * Defaults, with the reasoning in docs/SPEC.md ("Parameters"): a day's
  * timelock, a job of at most a day, a day to dispute and three days to rule,
- * so unbonding (7 days) outlasts every window a fault can be proven in.
+ * so unbonding (7 days) outlasts every window a fault can be proven in; a
+ * proven fault takes half the stake, a tenth of which rewards the prover; a
+ * lost dispute pays half its slash to the client; the arbiters get a tenth of
+ * the bond whichever side wins.
  */
 export function defaultParams(treasury: Address, arbiters: bigint[] = []): Params {
     return {
@@ -57,6 +66,10 @@ export function defaultParams(treasury: Address, arbiters: bigint[] = []): Param
         arbiterQuorum: arbiters.length === 0 ? 0n : BigInt(Math.floor(arbiters.length / 2) + 1),
         arbiters: arbiterDictionary(arbiters),
         timelock: BigInt(DAY),
+        slashBps: 5000n,
+        reporterRewardBps: 1000n,
+        clientCompensationBps: 5000n,
+        arbiterFeeBps: 1000n,
     };
 }
 
@@ -108,6 +121,10 @@ export function paramsFromJson(json: ParamsJson): Params {
         arbiterQuorum: nonNegativeInt(json.arbiterQuorum, 'arbiterQuorum'),
         arbiters: arbiterDictionary(json.arbiters.map((k, i) => hexKey(k, `arbiters[${i}]`))),
         timelock: nonNegativeInt(json.timelock, 'timelock'),
+        slashBps: nonNegativeInt(json.slashBps, 'slashBps'),
+        reporterRewardBps: nonNegativeInt(json.reporterRewardBps, 'reporterRewardBps'),
+        clientCompensationBps: nonNegativeInt(json.clientCompensationBps, 'clientCompensationBps'),
+        arbiterFeeBps: nonNegativeInt(json.arbiterFeeBps, 'arbiterFeeBps'),
     };
 }
 
@@ -129,6 +146,10 @@ export function paramsToJson(p: Params): ParamsJson {
         arbiterQuorum: Number(p.arbiterQuorum),
         arbiters,
         timelock: Number(p.timelock),
+        slashBps: Number(p.slashBps),
+        reporterRewardBps: Number(p.reporterRewardBps),
+        clientCompensationBps: Number(p.clientCompensationBps),
+        arbiterFeeBps: Number(p.arbiterFeeBps),
     };
 }
 
@@ -153,6 +174,12 @@ export function paramsProblems(p: Params): string[] {
     inRange(p.disputeWindow, MAX_WINDOW, 'disputeWindow');
     inRange(p.verdictWindow, MAX_WINDOW, 'verdictWindow');
     if (p.disputeBond <= 0n) problems.push('disputeBond must be more than 0');
+    inRange(p.slashBps, MAX_SLASH_BPS, 'slashBps');
+    if (p.reporterRewardBps > MAX_REPORTER_REWARD_BPS) {
+        problems.push(`reporterRewardBps (${p.reporterRewardBps}) must be at most ${MAX_REPORTER_REWARD_BPS}`);
+    }
+    if (p.clientCompensationBps > 10000n) problems.push(`clientCompensationBps (${p.clientCompensationBps}) must be at most 10000`);
+    if (p.arbiterFeeBps > 10000n) problems.push(`arbiterFeeBps (${p.arbiterFeeBps}) must be at most 10000`);
     const windows = p.maxJobDuration + p.disputeWindow + p.verdictWindow;
     if (p.unbondingPeriod <= windows) {
         problems.push(

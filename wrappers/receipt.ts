@@ -2,7 +2,17 @@
 // parse and verify. The Escrow checks the same layout (contracts/messages.tact,
 // struct CompletionReceipt); tests/receipt.spec.ts proves the two agree.
 import { Address, beginCell, Cell } from '@ton/core';
-import { CompletionReceipt, loadCompletionReceipt, loadSubmitReceipt, RECEIPT_TAG, storeCompletionReceipt, SubmitReceipt } from './Registry';
+import {
+    CompletionReceipt,
+    loadCompletionReceipt,
+    loadSubmitReceipt,
+    ProveEquivocation,
+    ProveInvalidReceipt,
+    RECEIPT_TAG,
+    storeCompletionReceipt,
+    storeSignedReceipt,
+    SubmitReceipt,
+} from './Registry';
 import { Ed25519KeyPair, signHash, verifyHash } from './ed25519';
 
 export { RECEIPT_TAG };
@@ -131,4 +141,31 @@ export function receiptFromSubmitBody(body: Cell): SignedReceipt {
         throw new ReceiptError('not a SubmitReceipt message');
     }
     return { receipt: msg.receipt, signature: msg.signature };
+}
+
+/** A signed receipt as a fault proof carries it (struct SignedReceipt: signature, then ^receipt). */
+export function signedReceiptCell(s: SignedReceipt): Cell {
+    return beginCell().store(storeSignedReceipt({ $$type: 'SignedReceipt', signature: s.signature, receipt: s.receipt })).endCell();
+}
+
+/**
+ * The body of ProveEquivocation: two different receipts for one request
+ * (same escrow, engageId and requestHash), both signed by the Provider's
+ * current enclave key. Checked here as the Provider would, so a proof that
+ * cannot pay is refused before any TON is spent.
+ */
+export function proveEquivocationMessage(first: SignedReceipt, second: SignedReceipt, queryId = 0n): ProveEquivocation {
+    const a = parseReceipt(first.receipt);
+    const b = parseReceipt(second.receipt);
+    if (!a.escrow.equals(b.escrow) || a.engageId !== b.engageId || a.requestHash !== b.requestHash) {
+        throw new ReceiptError('the receipts are for different requests: no equivocation');
+    }
+    if (first.receipt.hash().equals(second.receipt.hash())) throw new ReceiptError('the receipts are the same: no equivocation');
+    return { $$type: 'ProveEquivocation', queryId, first: signedReceiptCell(first), second: signedReceiptCell(second) };
+}
+
+/** The body of ProveInvalidReceipt for one signed receipt. */
+export function proveInvalidReceiptMessage(signed: SignedReceipt, queryId = 0n): ProveInvalidReceipt {
+    parseReceipt(signed.receipt);
+    return { $$type: 'ProveInvalidReceipt', queryId, signed: signedReceiptCell(signed) };
 }

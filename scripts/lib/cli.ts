@@ -6,11 +6,12 @@
 // Options are `--name value` or `--name=value`. `npx blueprint run` rejects
 // options it does not know, so put the script's arguments after `--`:
 //   npx blueprint run deployRegistry --testnet --mnemonic -- params.json --salt 1
-import { randomBytes } from 'crypto';
+import { createHash, randomBytes } from 'crypto';
 import { promises as fs } from 'fs';
 import type { NetworkProvider, UIProvider } from '@ton/blueprint';
-import { Address, fromNano, OpenedContract, toNano, Transaction } from '@ton/core';
+import { Address, beginCell, Dictionary, fromNano, OpenedContract, toNano, Transaction } from '@ton/core';
 import {
+    ESCROW_DISPUTED,
     ESCROW_ENGAGED,
     ESCROW_NEW,
     ESCROW_OPENED,
@@ -21,13 +22,24 @@ import {
     Params,
     ProviderInfo,
     Registry,
+    JAIL_PROVEN_FAULT,
+    ProveEquivocation,
+    ProveInvalidReceipt,
+    STATUS_JAILED,
+    FAULT_AFTER_ATTESTATION,
+    FAULT_EQUIVOCATION,
+    FAULT_UNSERVED_MODEL,
+    VERDICT_CLIENT_WINS,
+    VERDICT_PROVIDER_WINS,
 } from '../../wrappers/Registry';
 import { Provider } from '../../wrappers/Provider';
 import { Escrow } from '../../wrappers/Escrow';
-import { paramsFromJson, ParamsJson, paramsProblems } from '../../wrappers/params';
+import { arbiterDictionary, paramsFromJson, ParamsJson, paramsProblems } from '../../wrappers/params';
 import { parseStatement, SignedStatement, signedStatementFromJson, SignedStatementJson } from '../../wrappers/attestation';
-import { parseReceipt, ReceiptError, SignedReceipt, signedReceiptFromJson, SignedReceiptJson } from '../../wrappers/receipt';
+import { parseReceipt, ReceiptError, receiptHash, SignedReceipt, signedReceiptFromJson, SignedReceiptJson } from '../../wrappers/receipt';
 import { exitCodeName, statusName } from '../../wrappers/chrysalis';
+import { parseVerdict, SignedVerdict, signedVerdictFromJson, SignedVerdictJson, VerdictError } from '../../wrappers/verdict';
+import { verifyHash } from '../../wrappers/ed25519';
 
 // ---------------------------------------------------------------- errors
 
@@ -264,6 +276,10 @@ const PARAMS_KEYS: readonly (keyof ParamsJson)[] = [
     'arbiterQuorum',
     'arbiters',
     'timelock',
+    'slashBps',
+    'reporterRewardBps',
+    'clientCompensationBps',
+    'arbiterFeeBps',
 ];
 
 function isRecord(value: unknown): value is Record<string, unknown> {
@@ -319,6 +335,7 @@ export function jailReasonName(reason: bigint): string {
     if (reason === 0n) return 'none';
     if (reason === JAIL_GOVERNANCE) return 'governance (1)';
     if (reason === JAIL_STAKE_BELOW_MINIMUM) return 'stake below minimum (2)';
+    if (reason === JAIL_PROVEN_FAULT) return 'proven fault (3)';
     return `reason ${reason}`;
 }
 
@@ -389,6 +406,7 @@ const ESCROW_STATE_NAMES: Record<string, string> = {
     [ESCROW_OPENED.toString()]: 'Opened',
     [ESCROW_ENGAGED.toString()]: 'Engaged',
     [ESCROW_RECEIPTED.toString()]: 'Receipted',
+    [ESCROW_DISPUTED.toString()]: 'Disputed',
 };
 
 export function escrowStateName(state: bigint): string {
@@ -423,6 +441,7 @@ export function formatEscrowInfo(provider: NetworkProvider, info: EscrowInfo): s
         // The receipt itself is in the accepted SubmitReceipt message; the escrow keeps its amount.
         lines.push(`  receipt:     ${formatTon(info.amount)}`, `  release at:  ${formatTime(info.releaseAt)}`);
     }
+    if (info.verdictBy > 0n) lines.push(`  disputed:    verdict by ${formatTime(info.verdictBy)}, else refunded by time`);
     return lines;
 }
 
@@ -569,4 +588,143 @@ export async function sendAndCheck(
     }
     ui.clearActionPrompt();
     throw new TransactionFailedError(what, undefined, `${check.effect} was not observed on-chain; look up the transaction in an explorer`);
+}
+
+// ---------------------------------------------------------------- disputes and fault proofs
+
+/** escrowStateName, with the Disputed state as well. */
+export function escrowStateLabel(state: bigint): string {
+    return state === ESCROW_DISPUTED ? 'Disputed' : escrowStateName(state);
+}
+
+/** Reads a file's bytes and hashes them with sha256 (e.g. a dispute's evidence); an empty file is refused. */
+export async function readFileSha256(path: string, what: string): Promise<{ size: number; sha256: bigint }> {
+    let bytes: Buffer;
+    try {
+        bytes = await fs.readFile(path);
+    } catch (e) {
+        const code = (e as NodeJS.ErrnoException).code;
+        throw new InputError(`${what}: cannot read ${path}${code === 'ENOENT' ? ': no such file' : `: ${String(e)}`}`);
+    }
+    if (bytes.length === 0) throw new InputError(`${what}: ${path} is empty`);
+    return { size: bytes.length, sha256: BigInt('0x' + createHash('sha256').update(bytes).digest('hex')) };
+}
+
+/** Reads a SignedVerdictJson file and parses the verdict in it (its signatures are not checked here). */
+export async function loadVerdictFile(path: string): Promise<SignedVerdict> {
+    const json = await readJsonFile(path, 'verdict file');
+    if (!isRecord(json) || typeof json.verdict !== 'string' || !isRecord(json.signatures)) {
+        throw new InputError(`verdict file ${path}: needs "verdict" (BOC, base64) and "signatures" (arbiter index -> 64 bytes of hex)`);
+    }
+    let signed: SignedVerdict;
+    try {
+        signed = signedVerdictFromJson(json as unknown as SignedVerdictJson);
+    } catch (e) {
+        throw new InputError(`verdict file ${path}: ${e instanceof Error ? e.message : String(e)}`);
+    }
+    try {
+        parseVerdict(signed.verdict);
+    } catch (e) {
+        const detail = e instanceof VerdictError ? e.message : `the cell does not hold a Verdict (${e instanceof Error ? e.message : String(e)})`;
+        throw new InputError(`verdict file ${path}: ${detail}`);
+    }
+    return signed;
+}
+
+/**
+ * Reads an arbiter set: a JSON list of ed25519 public keys (hex, index in the
+ * list = arbiter index), or an object with such a list under "arbiters" (a
+ * params file).
+ */
+export async function loadArbitersFile(path: string): Promise<Dictionary<number, bigint>> {
+    const json = await readJsonFile(path, 'arbiters file');
+    const list = isRecord(json) ? json.arbiters : json;
+    if (!Array.isArray(list) || list.length === 0 || list.some((k) => typeof k !== 'string')) {
+        throw new InputError(`arbiters file ${path}: needs a non-empty JSON list of arbiter keys (hex), in index order, or an object with one under "arbiters"`);
+    }
+    return arbiterDictionary((list as string[]).map((k, i) => parseHex256(k, `arbiters file ${path}: arbiter ${i}`)));
+}
+
+/** The cell hash of an arbiter map, as the Registry snapshots it (engagement.arbitersHash; 0 for none). */
+export function arbitersHashOf(arbiters: Dictionary<number, bigint>): bigint {
+    if (arbiters.size === 0) return 0n;
+    return BigInt('0x' + beginCell().storeDictDirect(arbiters).endCell().hash().toString('hex'));
+}
+
+export function verdictOutcomeName(outcome: bigint): string {
+    if (outcome === VERDICT_PROVIDER_WINS) return 'ProviderWins';
+    if (outcome === VERDICT_CLIENT_WINS) return 'ClientWins';
+    return `unknown outcome ${outcome}`;
+}
+
+export function faultName(fault: bigint): string {
+    if (fault === FAULT_EQUIVOCATION) return 'equivocation';
+    if (fault === FAULT_UNSERVED_MODEL) return 'receipt for an unserved model';
+    if (fault === FAULT_AFTER_ATTESTATION) return 'receipt finished after the attestation expired';
+    return `fault ${fault}`;
+}
+
+/**
+ * Fails unless `signed` carries a valid signature by `key` (the Provider's
+ * current enclave key), as a fault proof needs: the Provider refuses any other
+ * with ERR_BAD_PROOF_SIGNATURE.
+ */
+export function requireEnclaveSignature(signed: SignedReceipt, key: bigint, source: string): void {
+    if (!verifyHash(receiptHash(signed.receipt), signed.signature, key)) {
+        throw new InputError(
+            `${source}: not signed by the Provider's current enclave key ${hex256(key)}; a proof can only be made against that key (the Provider would refuse it: ERR_BAD_PROOF_SIGNATURE)`,
+        );
+    }
+}
+
+/**
+ * Sends a fault proof (ProveEquivocation or ProveInvalidReceipt) to a
+ * registered Provider (`before.snapshot` set) with its getProofFee(), and
+ * reports the slash: slashBps of the stake, reporterRewardBps of that to this
+ * wallet with the unused value, the rest to the treasury; the key is burned
+ * and the Provider jailed. The caller has checked the proof itself.
+ */
+export async function sendFaultProof(
+    provider: NetworkProvider,
+    contract: OpenedContract<Provider>,
+    before: ProviderInfo,
+    fault: bigint,
+    body: ProveEquivocation | ProveInvalidReceipt,
+): Promise<void> {
+    const ui = provider.ui();
+    const s = before.snapshot;
+    if (s === null) throw new StateError('the Provider has never registered: it has no enclave key to prove a fault against');
+    const at = formatAddress(provider, contract.address);
+    if (before.status === STATUS_JAILED && before.jailReason === JAIL_PROVEN_FAULT) {
+        ui.write(
+            'Warning: the Provider is Jailed for a proven fault already; if that proof was against its current key, ' +
+                'the Provider refuses another (ERR_ALREADY_PROVEN): no getter tells which keys are burned.',
+        );
+    }
+    if (before.stake === 0n) ui.write('Warning: the Provider has no stake: the proof burns its key and jails it, but pays no reward.');
+    const value = await contract.getProofFee();
+    const slash = (before.stake * s.slashBps) / 10000n;
+    const reward = (slash * s.reporterRewardBps) / 10000n;
+    ui.write(`Proving ${faultName(fault)} against the Provider ${at} (enclave key ${hex256(before.enclave.signingKey)})`);
+    ui.write(
+        `  stake ${formatTon(before.stake)}: the proof slashes ${s.slashBps} bps = ${formatTon(slash)}; ${s.reporterRewardBps} bps of that, ${formatTon(reward)}, rewards this wallet`,
+    );
+    ui.write(`  attached: proof fee ${formatTon(value)} (the unused part comes back with the reward)`);
+    await sendAndCheck(provider, body.$$type, () => contract.send(provider.sender(), { value }, body), {
+        effect: 'the slash',
+        holds: async () => {
+            const now = await contract.getInfo();
+            return slash > 0n ? now.stake < before.stake : now.status === STATUS_JAILED && now.jailReason === JAIL_PROVEN_FAULT;
+        },
+    });
+
+    const after = await contract.getInfo();
+    const slashed = before.stake - after.stake;
+    const paid = (slashed * s.reporterRewardBps) / 10000n;
+    ui.write(`Proven: ${faultName(fault)}. The key ${hex256(before.enclave.signingKey)} is burned (never accepted again).`);
+    ui.write(`  stake ${formatTon(before.stake)} -> ${formatTon(after.stake)} (slashed ${formatTon(slashed)})`);
+    ui.write(`  reward to ${formatAddress(provider, senderAddress(provider))}: ${formatTon(paid)}, with the unused part of the proof fee`);
+    ui.write(`  to the treasury ${formatAddress(provider, s.treasury)}: ${formatTon(slashed - paid)}`);
+    const reason = jailReasonName(after.jailReason);
+    ui.write(`  the Provider is ${statusName(after.status)}${after.jailReason !== 0n ? `, jail reason ${reason}` : ''}`);
 }
