@@ -36,7 +36,7 @@ import { Provider } from '../wrappers/Provider';
 import { arbiterDictionary } from '../wrappers/params';
 import { signVerdict, submitVerdictMessage, verifyVerdict } from '../wrappers/verdict';
 import { deployFixture, Enclave, Fixture, MODEL_A, openEscrow, registerProvider, testKey } from './helpers/fixture';
-import { ARBITER_SET, ARBITERS, deployDisputeFixture, expectClientWinsPayouts, receiptedEscrow, submitVerdict, verdictFor } from './helpers/dispute';
+import { ARBITER_SET, ARBITERS, deployDisputeFixture, expectClientWinsPayouts, openDispute, receiptedEscrow, submitVerdict, verdictFor } from './helpers/dispute';
 import { messagesBetween, txAt } from './helpers/tx';
 
 const code = (c: bigint) => Number(c);
@@ -64,14 +64,7 @@ describe('Disputes', () => {
     async function disputed() {
         nonce += 1n;
         const { escrow, fields } = await receiptedEscrow(fx, client, provider, enclave, nonce);
-        const bond = (await escrow.getInfo()).engagement!.disputeBond;
-        const r = await escrow.send(client.getSender(), { value: bond + (await escrow.getDisputeFee()) }, {
-            $$type: 'Dispute',
-            queryId: 9n,
-            reason: 1n,
-            evidenceHash: 0xe71den,
-        });
-        expect(r.transactions).toHaveTransaction({ to: escrow.address, success: true });
+        const { bond, result: r } = await openDispute(escrow, client);
         return { escrow, fields, bond, r };
     }
 

@@ -10,7 +10,7 @@ import { Escrow } from '../wrappers/Escrow';
 import { Provider } from '../wrappers/Provider';
 import { buildVerdict, parseVerdict, signedVerdictFromJson, signedVerdictToJson, signVerdict, VerdictError, VerdictFields, verifyVerdict } from '../wrappers/verdict';
 import { Enclave, Fixture, registerProvider } from './helpers/fixture';
-import { ARBITER_SET, ARBITERS, deployDisputeFixture, receiptedEscrow, submitVerdict } from './helpers/dispute';
+import { ARBITER_SET, ARBITERS, deployDisputeFixture, openDispute, receiptedEscrow, submitVerdict } from './helpers/dispute';
 
 describe('arbiter verdict', () => {
     let fx: Fixture;
@@ -28,8 +28,7 @@ describe('arbiter verdict', () => {
     async function disputedEscrow(): Promise<SandboxContract<Escrow>> {
         nonce += 1n;
         const { escrow } = await receiptedEscrow(fx, client, provider, enclave, nonce);
-        const bond = (await escrow.getInfo()).engagement!.disputeBond;
-        await escrow.send(client.getSender(), { value: bond + (await escrow.getDisputeFee()) }, { $$type: 'Dispute', queryId: 0n, reason: 0n, evidenceHash: 0n });
+        await openDispute(escrow, client);
         expect(await escrow.getState()).toBe(ESCROW_DISPUTED);
         return escrow;
     }

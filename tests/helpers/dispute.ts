@@ -62,6 +62,22 @@ export async function receiptedEscrow(
     return { escrow, fields, result };
 }
 
+/** The client disputes `escrow` (Receipted) with exactly its bond + disputeFee; asserts it was accepted. */
+export async function openDispute(
+    escrow: SandboxContract<Escrow>,
+    client: SandboxContract<TreasuryContract>,
+): Promise<{ bond: bigint; result: SendMessageResult }> {
+    const bond = (await escrow.getInfo()).engagement!.disputeBond;
+    const result = await escrow.send(client.getSender(), { value: bond + (await escrow.getDisputeFee()) }, {
+        $$type: 'Dispute',
+        queryId: 9n,
+        reason: 1n,
+        evidenceHash: 0xe71den,
+    });
+    expect(result.transactions).toHaveTransaction({ to: escrow.address, success: true });
+    return { bond, result };
+}
+
 /** A verdict on `escrow`'s current opening, signed by the arbiters of `signers` (indexes into ARBITERS). */
 export async function verdictFor(
     fx: Fixture,
