@@ -24,7 +24,9 @@ import {
     loadDisputeOpened,
     loadEscrowClosed,
     STATUS_JAILED,
+    storeDispute,
     storeRefund,
+    storeRelease,
     storeSubmitVerdict,
     storeVerdict,
     VERDICT_CLIENT_WINS,
@@ -287,6 +289,58 @@ describe('Disputes', () => {
                     expect(r.transactions).toHaveTransaction({ from: escrow.address, to: provider.address, success: true });
                 }
             }
+        });
+    });
+
+    describe('races and receivers', () => {
+        for (const lead of [-1, 0]) {
+            it(`a Dispute and a Release in flight together ${lead < 0 ? 'a second before' : 'at'} the end of the dispute window: exactly one applies`, async () => {
+                nonce += 1n;
+                const { escrow } = await receiptedEscrow(fx, client, provider, enclave, nonce);
+                const info = await escrow.getInfo();
+                const bond = info.engagement!.disputeBond;
+                const disputeBody = beginCell().store(storeDispute({ $$type: 'Dispute', queryId: 1n, reason: 0n, evidenceHash: 1n })).endCell();
+                const releaseBody = beginCell().store(storeRelease({ $$type: 'Release', queryId: 2n })).endCell();
+                const disputeValue = bond + (await escrow.getDisputeFee());
+                const triggerFee = await escrow.getTriggerFee();
+                fx.blockchain.now = Number(info.releaseAt) + lead;
+                const a = await fx.blockchain.sendMessageIter(internal({ from: client.address, to: escrow.address, value: disputeValue, body: disputeBody }), { allowParallel: true });
+                const b = await fx.blockchain.sendMessageIter(internal({ from: runner.address, to: escrow.address, value: triggerFee, body: releaseBody }), { allowParallel: true });
+                const disputeTxs = await executeTill(a, { to: escrow.address });
+                const releaseTxs = await executeTill(b, { to: escrow.address });
+                await executeFrom(a);
+                await executeFrom(b);
+                if (lead < 0) {
+                    // Still in the window: the dispute holds the release, which is refused.
+                    expect(disputeTxs).toHaveTransaction({ to: escrow.address, success: true });
+                    expect(releaseTxs).toHaveTransaction({ to: escrow.address, success: false, exitCode: code(ERR_BAD_STATE) });
+                    expect(await escrow.getState()).toBe(ESCROW_DISPUTED);
+                } else {
+                    // The window is over: the dispute is refused (its value bounces back) and the release pays.
+                    expect(disputeTxs).toHaveTransaction({ to: escrow.address, success: false, exitCode: code(ERR_DISPUTE_WINDOW_CLOSED) });
+                    expect(releaseTxs).toHaveTransaction({ to: escrow.address, success: true });
+                    expect((await fx.blockchain.getContract(escrow.address)).accountState).toBeUndefined();
+                    expect((await provider.getInfo()).completedJobs).toBe(1n);
+                }
+            });
+        }
+
+        it('payouts are not bounceable: an arbiters\' address whose code rejects them does not stop the escrow or the slash', async () => {
+            const { escrow } = await disputed();
+            // The Registry rejects any message it has no receiver for (exit 130).
+            const rejecting = fx.registry.address;
+            const slash = toNano('10');
+            const signed = await verdictFor(fx, escrow, { outcome: VERDICT_CLIENT_WINS, slashAmount: slash, feeTo: rejecting });
+            const registryBefore = (await fx.blockchain.getContract(rejecting)).balance;
+            const r = await submitVerdict(escrow, runner, signed);
+            expect(r.transactions).toHaveTransaction({ from: provider.address, to: rejecting, success: false, exitCode: 130 });
+            // Nothing bounced back; the slash and the close went through.
+            expect(r.transactions).not.toHaveTransaction({ from: rejecting, to: provider.address });
+            expect((await fx.blockchain.getContract(escrow.address)).accountState).toBeUndefined();
+            expect(await provider.getStake()).toBe(fx.params.minProviderStake - slash);
+            const arbiterFee = (fx.params.disputeBond * fx.params.arbiterFeeBps) / 10000n;
+            // The fee stays with the rejecting receiver (less its rent), as a non-bounceable payment does.
+            expect((await fx.blockchain.getContract(rejecting)).balance).toBeGreaterThan(registryBefore + arbiterFee - toNano('0.01'));
         });
     });
 });
