@@ -88,6 +88,16 @@ export function buildQuote(body: QuoteBody): Buffer {
     return Buffer.concat([QUOTE_PREFIX, body.measurement, body.reportData, at]);
 }
 
+/** What the platform key signs: sha256 of the quote bytes. */
+export function quoteHash(quote: Buffer): Buffer {
+    return sha256(quote);
+}
+
+/** The platform's signature of a quote (the simulated platform's side of quoteHash). */
+export function signQuote(quote: Buffer, platformKey: Ed25519KeyPair): Buffer {
+    return signHash(quoteHash(quote), platformKey);
+}
+
 export function parseQuote(quote: Buffer): QuoteBody {
     if (quote.length !== QUOTE_PREFIX.length + 72 || !quote.subarray(0, QUOTE_PREFIX.length).equals(QUOTE_PREFIX)) {
         throw new EvidenceError('malformed', 'not a simulated-TDX quote (version 1)');
@@ -121,7 +131,7 @@ export class SimulatedQuoteVerifier implements QuoteVerifier {
             issuerName = cert.subject;
             issuerKey = cert.publicKey;
         }
-        if (!verifyHash(sha256(evidence.quote), evidence.signature, issuerKey)) {
+        if (!verifyHash(quoteHash(evidence.quote), evidence.signature, issuerKey)) {
             throw new EvidenceError('bad-platform-signature', 'the quote is not signed by the certified platform key');
         }
         return parseQuote(evidence.quote);
@@ -193,7 +203,7 @@ export function statementForEvidence(
                 signingKey: verified.signingKey,
                 encryptionKey: bufferToBigInt(verified.encryptionKey),
                 measurement: verified.measurement,
-                reportHash: bufferToBigInt(sha256(evidence.quote)),
+                reportHash: bufferToBigInt(quoteHash(evidence.quote)),
             },
         },
         verifierKey,

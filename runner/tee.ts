@@ -7,7 +7,7 @@
 import { createCipheriv, createDecipheriv, createHash, createPrivateKey, createPublicKey, diffieHellman, generateKeyPairSync, hkdfSync, KeyObject, randomBytes } from 'crypto';
 import { existsSync, readFileSync, renameSync, writeFileSync } from 'fs';
 import { Ed25519KeyPair, keyPairFromSeed, signHash } from '../wrappers/ed25519';
-import { AttestationEvidence, buildQuote, Certificate, reportDataFor } from './evidence';
+import { AttestationEvidence, buildQuote, Certificate, reportDataFor, signQuote } from './evidence';
 import { x25519PublicKey, X25519_SPKI_PREFIX } from './envelope';
 
 export interface TeeBackend {
@@ -111,7 +111,7 @@ export class SimulatedTee implements TeeBackend {
             version: 1,
             platform: 'simulated-tdx',
             quote,
-            signature: signHash(createHash('sha256').update(quote).digest(), this.platformSigner.key),
+            signature: signQuote(quote, this.platformSigner.key),
             certChain: this.platformSigner.certChain,
             signingKey: this.signingKey,
             encryptionKey: this.encryptionKey,

@@ -7,11 +7,11 @@ import { createHash, createPublicKey, diffieHellman, generateKeyPairSync, random
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
-import { bufferToBigInt, keyPairFromSeed, signHash, verifyHash } from '../wrappers/ed25519';
+import { bufferToBigInt, keyPairFromSeed, verifyHash } from '../wrappers/ed25519';
 import { toNano } from '@ton/core';
 import { ALLOWLIST_MEASUREMENT } from '../wrappers/Registry';
 import { Provider } from '../wrappers/Provider';
-import { AttestationEvidence, EvidenceError, EvidencePolicy, issueCertificate, SimulatedQuoteVerifier, statementForEvidence, verifyEvidence } from '../runner/evidence';
+import { AttestationEvidence, EvidenceError, EvidencePolicy, issueCertificate, signQuote, SimulatedQuoteVerifier, statementForEvidence, verifyEvidence } from '../runner/evidence';
 import { clientSharedSecret, EnvelopeError, open, requestKeyPair, seal } from '../runner/envelope';
 import { deployFixture, MODEL_A, sendRegister } from './helpers/fixture';
 import { measurementOf, SimulatedPlatform, SimulatedTee, TeeError } from '../runner/tee';
@@ -123,7 +123,7 @@ describe('verifyEvidence', () => {
         // A changed quote no longer carries the platform's signature; a signed quote of another format is malformed.
         refused({ ...good, quote: good.quote.subarray(1) }, 'bad-platform-signature');
         const garbage = Buffer.from('not a quote');
-        refused({ ...good, quote: garbage, signature: signHash(createHash('sha256').update(garbage).digest(), platformKey) }, 'malformed');
+        refused({ ...good, quote: garbage, signature: signQuote(garbage, platformKey) }, 'malformed');
     });
 });
 
