@@ -6,6 +6,10 @@
 // basechain); "mainnet" is the config committed in bench/mainnet-config.json
 // by `npm run bench:fetch-config`, set with blockchain.setConfig. Without that
 // file only the sandbox entries are written, and the run says so.
+//
+// The `runner` section measures receipts signed and verified per second on one
+// core (this process) through wrappers/receipt.ts's fast path, next to bare
+// ed25519 on the same core; bench/receiptRate.ts says how. Config "one core".
 import { writeFileSync } from 'fs';
 import path from 'path';
 import { createHash } from 'crypto';
@@ -20,6 +24,7 @@ import { modelHash, registerProviderMessage, signStatement } from '../wrappers/a
 import { keyPairFromSeed } from '../wrappers/ed25519';
 import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
 import { basechainGasPrice, loadMainnetConfig } from './mainnetConfig';
+import { measureReceiptRates } from './receiptRate';
 
 interface Result {
     name: string;
@@ -122,6 +127,46 @@ async function lifecycle(config: string, configCell?: Cell): Promise<Result[]> {
     ];
 }
 
+/** Goals from issue 5 ("Figures"): fast-path receipts against bare ed25519 on the same core. */
+const SIGN_RATIO_GOAL = 0.7;
+const VERIFY_RATIO_GOAL = 0.85;
+
+function runnerReceipts(): Result[] {
+    const r = measureReceiptRates();
+    const perSecond = (v: number) => Math.round(v).toLocaleString('en-US').padStart(9);
+    const verdict = (ratio: number, goal: number) => `${ratio.toFixed(3)} of bare (goal ${goal}: ${ratio >= goal ? 'met' : 'NOT met'})`;
+    console.log(`Runner receipts (one core, Node ${process.version}, CPU time, median of ${r.rounds} rounds of ${r.sliceMs} ms per workload in interleaved chunks)`);
+    console.log(`  ed25519 sign, bare                    ${perSecond(r.ed25519SignPerSecond)} /s`);
+    console.log(`  receipts hashed + signed (fast path)  ${perSecond(r.receiptsSignedPerSecond)} /s   ${verdict(r.signedToBareSign, SIGN_RATIO_GOAL)}`);
+    console.log(`  ed25519 verify, bare                  ${perSecond(r.ed25519VerifyPerSecond)} /s`);
+    console.log(`  receipts hashed + verified (fast)     ${perSecond(r.receiptsVerifiedPerSecond)} /s   ${verdict(r.verifiedToBareVerify, VERIFY_RATIO_GOAL)}`);
+    console.log('  for comparison, the generic cell builder (@ton/core):');
+    console.log(`    built + hashed + signed (signReceipt) ${perSecond(r.genericSignedPerSecond)} /s   ${(r.genericSignedPerSecond / r.ed25519SignPerSecond).toFixed(3)} of bare sign`);
+    console.log(`    built + hashed (buildReceipt().hash()) ${perSecond(r.genericHashedPerSecond)} /s   vs receiptHashOf ${perSecond(r.fastHashedPerSecond).trim()} /s\n`);
+    const config = 'one core';
+    return [
+        { name: 'runner.receipts_signed_per_second', value: Math.round(r.receiptsSignedPerSecond), unit: 'per second', config },
+        { name: 'runner.receipts_verified_per_second', value: Math.round(r.receiptsVerifiedPerSecond), unit: 'per second', config },
+        { name: 'runner.ed25519_sign_per_second', value: Math.round(r.ed25519SignPerSecond), unit: 'per second', config },
+        { name: 'runner.ed25519_verify_per_second', value: Math.round(r.ed25519VerifyPerSecond), unit: 'per second', config },
+        { name: 'runner.receipts_signed_to_ed25519_sign', value: Number(r.signedToBareSign.toFixed(3)), unit: 'ratio', config },
+        { name: 'runner.receipts_verified_to_ed25519_verify', value: Number(r.verifiedToBareVerify.toFixed(3)), unit: 'ratio', config },
+    ];
+}
+
+// ---------------------------------------------------------------------------
+// runner.e2e_requests_per_second — NOT MEASURED YET; to be added here.
+// Issue 5 ("Figures"): end-to-end requests per second through one runner
+// against the sandbox, with where the time goes. When the runner can serve
+// requests, measure them in this function and return
+//   [{ name: 'runner.e2e_requests_per_second', value, unit: 'per second', config: 'sandbox' }]
+// main() already appends whatever it returns.
+// ---------------------------------------------------------------------------
+async function runnerEndToEnd(): Promise<Result[]> {
+    console.log('runner.e2e_requests_per_second: not measured yet (comes with the runner, issue 5)\n');
+    return [];
+}
+
 async function main() {
     const results = await lifecycle('sandbox');
     const mainnet = loadMainnetConfig();
@@ -133,6 +178,8 @@ async function main() {
         console.log(`Mainnet config fetched ${mainnet.stored.fetchedAt} from ${mainnet.stored.source}`);
         results.push(...(await lifecycle('mainnet', mainnet.cell)));
     }
+    results.push(...runnerReceipts());
+    results.push(...(await runnerEndToEnd()));
     const out = path.join(__dirname, 'results.json');
     writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), out)}`);

@@ -9,7 +9,7 @@
 // carries the Escrow's getTriggerFee(); the unused part comes back.
 import type { NetworkProvider } from '@ton/blueprint';
 import { ESCROW_ENGAGED, ESCROW_OPENED, ESCROW_RECEIPTED } from '../wrappers/Registry';
-import { ReceiptError, submitReceiptMessage, verifyReceipt } from '../wrappers/receipt';
+import { receiptExpectationOf, ReceiptError, submitReceiptMessage, verifyReceipt } from '../wrappers/receipt';
 import {
     argOrAsk,
     escrowFromArgs,
@@ -46,15 +46,7 @@ export async function run(provider: NetworkProvider, args: string[]): Promise<vo
     // "submitted by the deadline" are the chain's to judge.
     let receipt;
     try {
-        receipt = verifyReceipt(signed, {
-            enclaveKey: info.engagement.enclaveKey,
-            escrow: address,
-            engageId: info.engageId,
-            requestHash: info.requestHash,
-            modelHash: info.modelHash,
-            maxAmount: info.maxAmount,
-            deadline: Number(info.deadline),
-        });
+        receipt = verifyReceipt(signed, receiptExpectationOf(address, info));
     } catch (e) {
         if (!(e instanceof ReceiptError)) throw e;
         throw new InputError(`receipt file ${path}: the Escrow would refuse it: ${e.message}`);
