@@ -20,7 +20,7 @@ import { Provider } from '../wrappers/Provider';
 import { statusName } from '../wrappers/chrysalis';
 import { ChainBackend, ChainWallet, openChain, SandboxChain, TonClientChain } from './chain';
 import { ConfigError, loadRunnerConfig, RunnerConfig, sealingKeyFrom } from './config';
-import { allowlistRunner, createLocalNet, registerProvider, simulatedVendor } from './localnet';
+import { allowlistRunner, createLocalNet, registerProvider, simulatedVendor, VerifierService } from './localnet';
 import { modelFromConfig, ModelSet } from './models';
 import { RunnerNode } from './node';
 import { evidenceToJson } from './protocol';
@@ -59,11 +59,14 @@ async function openRunner(file: string, logger: Logger, opts: { serve: boolean }
         const net = await createLocalNet();
         const hot = await net.chain.wallet('runner wallet');
         const owner = await net.chain.wallet('provider owner');
-        const node = new RunnerNode({ ...base, chain: net.chain, wallet: hot, platform: net.vendor.platform });
+        // The configured vendor, as on a real chain (clients verify evidence against its root); the local verifier pins that root.
+        const vendor = simulatedVendor(config.platform.vendor);
+        const node = new RunnerNode({ ...base, chain: net.chain, wallet: hot, platform: vendor.platform });
         progress.step(2, 'allowlisting this runner’s image and models (the timelock is skipped)');
         await allowlistRunner(net, BigInt('0x' + node.measurement.toString('hex')), models.hashes());
         progress.step(3, 'attesting through the local verifier');
-        const { statement } = await net.verifier.attest(node.tee, owner.address, models.hashes());
+        const verifier = new VerifierService(net.chain, net.registry, net.verifier.key, vendor.quoteVerifier);
+        const { statement } = await verifier.attest(node.tee, owner.address, models.hashes());
         progress.step(4, 'registering with the minimum stake');
         const { provider } = await registerProvider(net, owner, statement, net.params.minProviderStake);
         progress.step(5, 'ready');
