@@ -10,6 +10,8 @@
 // The `runner` section measures receipts signed and verified per second on one
 // core (this process) through wrappers/receipt.ts's fast path, next to bare
 // ed25519 on the same core; bench/receiptRate.ts says how. Config "one core".
+// It also measures paid requests per second end to end through one runner on
+// the sandbox, and where their time goes (bench/runnerE2e.ts). Config "sandbox".
 import { writeFileSync } from 'fs';
 import path from 'path';
 import { createHash } from 'crypto';
@@ -25,6 +27,7 @@ import { keyPairFromSeed } from '../wrappers/ed25519';
 import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
 import { basechainGasPrice, loadMainnetConfig } from './mainnetConfig';
 import { measureReceiptRates } from './receiptRate';
+import { formatE2eReport, measureRunnerEndToEnd } from './runnerE2e';
 
 interface Result {
     name: string;
@@ -154,17 +157,18 @@ function runnerReceipts(): Result[] {
     ];
 }
 
-// ---------------------------------------------------------------------------
-// runner.e2e_requests_per_second — NOT MEASURED YET; to be added here.
 // Issue 5 ("Figures"): end-to-end requests per second through one runner
-// against the sandbox, with where the time goes. When the runner can serve
-// requests, measure them in this function and return
-//   [{ name: 'runner.e2e_requests_per_second', value, unit: 'per second', config: 'sandbox' }]
-// main() already appends whatever it returns.
-// ---------------------------------------------------------------------------
+// against the sandbox, with where the time goes; bench/runnerE2e.ts says how.
+// Config "sandbox": wall time on this machine, the chain embedded in this process.
 async function runnerEndToEnd(): Promise<Result[]> {
-    console.log('runner.e2e_requests_per_second: not measured yet (comes with the runner, issue 5)\n');
-    return [];
+    const r = await measureRunnerEndToEnd();
+    for (const line of formatE2eReport(r)) console.log(line);
+    console.log('');
+    const config = 'sandbox';
+    const perPhase = (['open', 'serve', 'verify', 'submit', 'release'] as const).map(
+        (p): Result => ({ name: `runner.e2e.${p}_ms_per_request`, value: Number(r.phases[p].toFixed(3)), unit: 'ms per request', config }),
+    );
+    return [{ name: 'runner.e2e_requests_per_second', value: Number(r.requestsPerSecond.toFixed(1)), unit: 'per second', config }, ...perPhase];
 }
 
 async function main() {

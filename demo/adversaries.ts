@@ -52,6 +52,7 @@ function bindAll(store: RunnerStore): RunnerStore {
         get: store.get.bind(store),
         latestFor: store.latestFor.bind(store),
         withStatus: store.withStatus.bind(store),
+        releasableBy: store.releasableBy.bind(store),
         noteSubmitAttempt: store.noteSubmitAttempt.bind(store),
         markSubmitted: store.markSubmitted.bind(store),
         markReleased: store.markReleased.bind(store),

@@ -25,6 +25,9 @@ import { modelFromConfig, ModelSet } from './models';
 import { RunnerNode } from './node';
 import { evidenceToJson } from './protocol';
 
+/** The default timelock (wrappers/params.ts defaultParams), which a sandbox bootstrap waits out twice. */
+const BOOTSTRAP_TIMELOCK = 86400;
+
 /** One line that rewrites itself on a terminal, or a line per step in a log. */
 export class Progress {
     constructor(
@@ -56,7 +59,10 @@ async function openRunner(file: string, logger: Logger, opts: { serve: boolean }
     if (config.chain.kind === 'sandbox') {
         const progress = new Progress('local chain', 5);
         progress.step(1, 'deploying a Registry');
-        const net = await createLocalNet();
+        // Two timelocks pass during bootstrap (the verifier's allowlisting, then
+        // this runner's): start that much in the past, so the chain's clock is
+        // the wall clock when serving starts (clients check evidence freshness).
+        const net = await createLocalNet({ now: Math.floor(Date.now() / 1000) - 2 * BOOTSTRAP_TIMELOCK });
         const hot = await net.chain.wallet('runner wallet');
         const owner = await net.chain.wallet('provider owner');
         // The configured vendor, as on a real chain (clients verify evidence against its root); the local verifier pins that root.

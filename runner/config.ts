@@ -55,6 +55,7 @@ export function parseRunnerConfig(raw: unknown, baseDir: string): RunnerConfig {
     const o = obj(raw, 'config');
     for (const k of Object.keys(o)) if (!KNOWN.has(k)) throw new ConfigError(`unknown field "${k}"`);
     const chainRaw = obj(o.chain, 'chain');
+    onlyKeys(chainRaw, 'chain', ['kind', 'network', 'endpoint', 'apiKey']);
     let chain: ChainConfig;
     if (chainRaw.kind === 'sandbox') chain = { kind: 'sandbox' };
     else if (chainRaw.kind === 'ton') {
@@ -65,16 +66,21 @@ export function parseRunnerConfig(raw: unknown, baseDir: string): RunnerConfig {
     const owner = o.owner === undefined ? undefined : addr(o.owner, 'owner');
     if (chain.kind === 'ton' && (!registry || !owner)) throw new ConfigError('on a real chain, "registry" and "owner" are required');
     const wallet = obj(o.wallet ?? { mnemonicEnv: 'CHRYSALIS_RUNNER_MNEMONIC', version: 'v4' }, 'wallet');
+    onlyKeys(wallet, 'wallet', ['mnemonicEnv', 'version']);
     const version = wallet.version ?? 'v4';
     if (version !== 'v4' && version !== 'v5r1') throw new ConfigError('wallet.version must be "v4" or "v5r1"');
     const prices = obj(o.prices, 'prices');
+    onlyKeys(prices, 'prices', ['perInputUnit', 'perOutputUnit']);
     const http = obj(o.http ?? {}, 'http');
+    onlyKeys(http, 'http', ['host', 'port']);
     const port = http.port ?? 8787;
     if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError('http.port must be 0..65535');
     const pollSeconds = o.pollSeconds ?? 5;
-    if (typeof pollSeconds !== 'number' || !(pollSeconds > 0)) throw new ConfigError('pollSeconds must be a positive number');
+    // Above an hour a job could miss its deadline between passes (and setTimeout overflows past 24.8 days).
+    if (typeof pollSeconds !== 'number' || !(pollSeconds > 0) || pollSeconds > 3600) throw new ConfigError('pollSeconds must be a number of seconds in (0, 3600]');
     if (!Array.isArray(o.models) || o.models.length === 0) throw new ConfigError('models must be a non-empty array');
     const platform = obj(o.platform ?? { kind: 'simulated', vendor: 'vendor' }, 'platform');
+    onlyKeys(platform, 'platform', ['kind', 'vendor']);
     if (platform.kind !== 'simulated') throw new ConfigError('platform.kind must be "simulated" (the only backend so far)');
     return {
         chain,
@@ -96,6 +102,11 @@ export function sealingKeyFrom(env: NodeJS.ProcessEnv, name: string): Buffer {
     const value = env[name];
     if (!value || !/^[0-9a-fA-F]{64}$/.test(value)) throw new ConfigError(`set ${name} to the 32-byte sealing key in hex (64 characters)`);
     return Buffer.from(value, 'hex');
+}
+
+/** A typo in a nested object is an error too, not a silently ignored key. */
+function onlyKeys(o: Record<string, unknown>, what: string, known: string[]): void {
+    for (const k of Object.keys(o)) if (!known.includes(k)) throw new ConfigError(`unknown field "${what}.${k}"`);
 }
 
 function obj(v: unknown, what: string): Record<string, unknown> {

@@ -55,6 +55,7 @@ export type RunnerStore = Pick<
     | 'get'
     | 'latestFor'
     | 'withStatus'
+    | 'releasableBy'
     | 'noteSubmitAttempt'
     | 'markSubmitted'
     | 'markReleased'
@@ -289,8 +290,11 @@ export class EnclaveRunner {
             }
         };
         await step('watch', () => this.watch(report));
-        for (const job of this.o.store.withStatus('signed')) await step(`submit ${job.escrow.toString()}`, () => this.submit(job, report));
-        for (const job of this.o.store.withStatus('submitted')) await step(`release ${job.escrow.toString()}`, () => this.release(job, report));
+        // One clock reading and one fee lookup per pass: on a real chain each is a request.
+        const now = await this.o.chain.now();
+        const fees = new FeeCache();
+        for (const job of this.o.store.withStatus('signed')) await step(`submit ${job.escrow.toString()}`, () => this.submit(job, now, fees, report));
+        for (const job of this.o.store.releasableBy(now)) await step(`release ${job.escrow.toString()}`, () => this.release(job, now, fees, report));
         return report;
     }
 
@@ -353,9 +357,8 @@ export class EnclaveRunner {
     }
 
     /** Submits a signed receipt once; a send not yet seen on-chain is repeated only after resendAfter. */
-    private async submit(job: JobRecord, report: TickReport): Promise<void> {
+    private async submit(job: JobRecord, now: number, fees: FeeCache, report: TickReport): Promise<void> {
         const { chain, store, wallet, logger } = this.o;
-        const now = await chain.now();
         if (!(await chain.isDeployed(job.escrow))) return; // closed: JobEnded tells how
         const info = await this.escrowInfo(job.escrow);
         if (info.engageId !== job.engageId) return;
@@ -371,7 +374,7 @@ export class EnclaveRunner {
             return;
         }
         store.noteSubmitAttempt(job.escrow, job.engageId, now);
-        const fee = await Escrow.fromAddress(job.escrow).getTriggerFee(chain.provider(job.escrow));
+        const fee = await fees.triggerFee(chain, job.escrow);
         const body = beginCell().store(storeSubmitReceipt(submitReceiptMessage({ receipt: job.receipt, signature: job.signature }))).endCell();
         await chain.send(wallet, { to: job.escrow, value: fee, body });
         const after = await this.escrowInfo(job.escrow).catch(() => undefined);
@@ -383,10 +386,8 @@ export class EnclaveRunner {
     }
 
     /** Sends Release once the dispute window has passed; a disputed escrow waits for its verdict. */
-    private async release(job: JobRecord, report: TickReport): Promise<void> {
+    private async release(job: JobRecord, now: number, fees: FeeCache, report: TickReport): Promise<void> {
         const { chain, wallet, logger } = this.o;
-        const now = await chain.now();
-        if (job.releaseAt === null || now < job.releaseAt) return;
         if (!(await chain.isDeployed(job.escrow))) return;
         const info = await this.escrowInfo(job.escrow);
         if (info.engageId !== job.engageId || info.state !== ESCROW_RECEIPTED || now < Number(info.releaseAt)) return;
@@ -394,7 +395,7 @@ export class EnclaveRunner {
         const sent = this.releaseSentAt.get(key);
         if (sent !== undefined && now - sent < this.resendAfter) return;
         this.releaseSentAt.set(key, now);
-        const fee = await Escrow.fromAddress(job.escrow).getTriggerFee(chain.provider(job.escrow));
+        const fee = await fees.triggerFee(chain, job.escrow);
         await chain.send(wallet, { to: job.escrow, value: fee, body: beginCell().store(storeRelease({ $$type: 'Release', queryId: 0n })).endCell() });
         logger.info({ escrow: job.escrow.toString() }, 'release sent');
         report.releasesSent++;
@@ -410,6 +411,19 @@ export class EnclaveRunner {
             onChain: { status: info.status, stake: info.stake, acceptsJobs: await p.getAcceptsJobs(cp), openJobs: info.openJobs, completedJobs: info.completedJobs },
             jobs: this.o.store.counts(),
         };
+    }
+}
+
+/**
+ * An escrow's trigger fee depends only on the network config, so one pass
+ * reads it once (from the first escrow it touches) instead of once per job.
+ */
+class FeeCache {
+    private trigger?: bigint;
+
+    async triggerFee(chain: ChainBackend, escrow: Address): Promise<bigint> {
+        this.trigger ??= await Escrow.fromAddress(escrow).getTriggerFee(chain.provider(escrow));
+        return this.trigger;
     }
 }
 

@@ -116,6 +116,7 @@ const SCHEMA = `
         UNIQUE (escrow, engage_id)
     ) STRICT;
     CREATE INDEX jobs_by_status ON jobs (status, created_at, id);
+    CREATE INDEX jobs_by_release ON jobs (status, release_at);
     CREATE TABLE engaged (
         escrow TEXT NOT NULL,
         engage_id TEXT NOT NULL CHECK (engage_id GLOB '[0-9]*'),
@@ -229,6 +230,7 @@ function prepareStatements(db: Database.Database) {
         // engage_id is canonical decimal: longer means larger, then text order is numeric order.
         latestFor: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE escrow = ? ORDER BY length(engage_id) DESC, engage_id DESC LIMIT 1'),
         withStatus: db.prepare<[string], JobRow>('SELECT * FROM jobs WHERE status = ? ORDER BY created_at, id'),
+        releasable: db.prepare<[number], JobRow>("SELECT * FROM jobs WHERE status = 'submitted' AND release_at <= ? ORDER BY release_at, id"),
         noteAttempt: db.prepare<[number, number, string, string]>(
             'UPDATE jobs SET submit_attempts = submit_attempts + 1, last_submit_at = ?, updated_at = ? WHERE escrow = ? AND engage_id = ?',
         ),
@@ -333,6 +335,8 @@ export class JobStore {
             const want = enclaveKey.toString('hex');
             throw new StoreError('wrong-key', `${path} belongs to enclave key ${stored ?? '(none)'}, not ${want}: one store per enclave identity`);
         }
+        // Stores made before this index existed get it on open.
+        db.exec('CREATE INDEX IF NOT EXISTS jobs_by_release ON jobs (status, release_at)');
     }
 
     /** Runs `fn` as one IMMEDIATE transaction: it takes the write lock up front, so a read-then-write never races another process. */
@@ -460,6 +464,11 @@ export class JobStore {
     }
 
     /** Every job in `status`, oldest (by createdAt, then insertion) first. */
+    /** Submitted jobs whose dispute window has passed by `now` (an index keeps this cheap with many jobs waiting). */
+    releasableBy(now: number): JobRecord[] {
+        return this.guard('releasableBy', () => this.stmt.releasable.all(now).map(rowToRecord));
+    }
+
     withStatus(status: JobStatus): JobRecord[] {
         if (!JOB_STATUSES.includes(status)) throw new StoreError('invalid-argument', `unknown job status ${String(status)}`);
         return this.guard('withStatus', () => this.stmt.withStatus.all(status).map(rowToRecord));

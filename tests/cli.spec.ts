@@ -153,6 +153,8 @@ describe('chrysalis-runner start (a process on a sandbox chain)', () => {
         expect(verified.signingKey).toBe(BigInt('0x' + (started.signingKey as string)));
         expect(verified.measurement).toBe(BigInt('0x' + (started.measurement as string)));
         expect(parseQuote(evidence.quote).issuedAt).toBeGreaterThanOrEqual(Math.floor(Date.now() / 1000) - 60);
+        // The sandbox chain's clock is the wall clock once serving starts, so outside clients can check freshness.
+        expect(parseQuote(evidence.quote).issuedAt).toBeLessThanOrEqual(Math.floor(Date.now() / 1000) + 60);
         // The same evidence fails for another challenge, another vendor root, another image.
         expect(() => verify(evidence, Buffer.alloc(32, 1), started.measurement as string)).toThrow(EvidenceError);
         expect(() => verify(evidence, nonce, started.measurement as string, 'localnet:vendor')).toThrow(/not signed by/);

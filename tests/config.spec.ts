@@ -106,6 +106,14 @@ describe('parseRunnerConfig: refusals name the field', () => {
         for (const raw of [null, [], 'sandbox', 42]) refuses(raw, 'config must be an object');
     });
 
+    it('unknown fields inside nested objects too', () => {
+        refuses({ ...minimal(), http: { prot: 9000 } }, 'unknown field "http.prot"');
+        refuses({ ...minimal(), chain: { kind: 'sandbox', netwrok: 'testnet' } }, 'unknown field "chain.netwrok"');
+        refuses({ ...minimal(), wallet: { mnemonicEnv: 'X', versoin: 'v4' } }, 'unknown field "wallet.versoin"');
+        refuses({ ...minimal(), prices: { perInputUnit: '1', perOutputUnit: '1', perRequest: '5' } }, 'unknown field "prices.perRequest"');
+        refuses({ ...minimal(), platform: { kind: 'simulated', vendr: 'x' } }, 'unknown field "platform.vendr"');
+    });
+
     it('unknown fields, so a typo is not silently ignored', () => {
         refuses({ ...minimal(), pollSecond: 5 }, 'unknown field "pollSecond"');
         refuses({ ...minimal(), mnemonic: 'abandon abandon' }, 'unknown field "mnemonic"');
@@ -158,8 +166,8 @@ describe('parseRunnerConfig: refusals name the field', () => {
         expect(parse({ ...minimal(), http: { port: 65535 } }).http.port).toBe(65535);
     });
 
-    it('pollSeconds that is not a positive number', () => {
-        for (const pollSeconds of [0, -5, '5', false]) refuses({ ...minimal(), pollSeconds }, 'pollSeconds must be a positive number');
+    it('pollSeconds that is not a positive number of seconds up to an hour', () => {
+        for (const pollSeconds of [0, -5, '5', false, 3601, 1e9]) refuses({ ...minimal(), pollSeconds }, 'pollSeconds must be a number of seconds in (0, 3600]');
     });
 
     it('models missing, not an array or empty', () => {

@@ -327,6 +327,20 @@ describe('JobStore', () => {
             expectStoreError(() => s.withStatus('lost' as 'closed'), 'invalid-argument', /unknown job status/);
         });
 
+        it('releasableBy lists submitted jobs whose releaseAt has passed, earliest first, through an index', () => {
+            const s = openStore();
+            for (const id of [1n, 2n, 3n, 4n]) s.recordSigned(makeJob({ engageId: id }), NOW);
+            s.markSubmitted(escrowA, 1n, NOW + 300, NOW);
+            s.markSubmitted(escrowA, 2n, NOW + 100, NOW);
+            s.markSubmitted(escrowA, 3n, NOW + 200, NOW);
+            expect(s.releasableBy(NOW + 99)).toEqual([]);
+            expect(s.releasableBy(NOW + 200).map((r) => r.engageId)).toEqual([2n, 3n]);
+            s.markReleased(escrowA, 2n, NOW + 201);
+            expect(s.releasableBy(NOW + 1000).map((r) => r.engageId)).toEqual([3n, 1n]);
+            const plan = connectionOf(s).prepare("EXPLAIN QUERY PLAN SELECT * FROM jobs WHERE status = 'submitted' AND release_at <= 1").all() as { detail: string }[];
+            expect(plan.map((p) => p.detail).join(' ')).toMatch(/jobs_by_release/);
+        });
+
         it('counts every status, zeros included', () => {
             const s = openStore();
             expect(s.counts()).toEqual({ signed: 0, submitted: 0, released: 0, closed: 0 });
