@@ -12,6 +12,10 @@
 // ed25519 on the same core; bench/receiptRate.ts says how. Config "one core".
 // It also measures paid requests per second end to end through one runner on
 // the sandbox, and where their time goes (bench/runnerE2e.ts). Config "sandbox".
+//
+// The `channel` section (issue 6) prices a payment channel per request for 1,
+// 10, 100, 1,000 and 10,000 requests per claim at each config, next to the
+// escrow lifecycle's fee (bench/channelFees.ts).
 import { writeFileSync } from 'fs';
 import path from 'path';
 import { createHash } from 'crypto';
@@ -28,6 +32,7 @@ import { signReceipt, submitReceiptMessage } from '../wrappers/receipt';
 import { basechainGasPrice, loadMainnetConfig } from './mainnetConfig';
 import { measureReceiptRates } from './receiptRate';
 import { formatE2eReport, measureRunnerEndToEnd } from './runnerE2e';
+import { feePerRequest, formatChannelFees, gasPerRequest, measureChannelFees } from './channelFees';
 
 interface Result {
     name: string;
@@ -171,6 +176,24 @@ async function runnerEndToEnd(): Promise<Result[]> {
     return [{ name: 'runner.e2e_requests_per_second', value: Number(r.requestsPerSecond.toFixed(1)), unit: 'per second', config }, ...perPhase];
 }
 
+// Issue 6 ("Figures"): a payment channel's fees and gas per request for 1 to
+// 10,000 requests per claim, next to the escrow lifecycle's (same config,
+// same accounting: gasAndFees); bench/channelFees.ts says what is measured
+// and how the per-request figure is amortised.
+async function channelFees(config: string, results: Result[], configCell?: Cell): Promise<Result[]> {
+    const escrowOf = (name: string) => results.find((e) => e.name === name && e.config === config)?.value;
+    const escrowFee = escrowOf('escrow.lifecycle.fee');
+    const escrowGas = escrowOf('escrow.lifecycle.gas');
+    if (escrowFee === undefined || escrowGas === undefined) throw new Error(`no escrow lifecycle figures for config ${config}`);
+    const r = await measureChannelFees(gasAndFees, configCell);
+    for (const line of formatChannelFees(config, r, { fee: escrowFee, gas: escrowGas })) console.log(line);
+    console.log('');
+    return r.lives.flatMap((l): Result[] => [
+        { name: `channel.fee_per_request.${l.perClaim}`, value: Number(feePerRequest(l)), unit: 'nanoton', config },
+        { name: `channel.gas_per_request.${l.perClaim}`, value: gasPerRequest(l), unit: 'gas', config },
+    ]);
+}
+
 async function main() {
     const results = await lifecycle('sandbox');
     const mainnet = loadMainnetConfig();
@@ -182,6 +205,8 @@ async function main() {
         console.log(`Mainnet config fetched ${mainnet.stored.fetchedAt} from ${mainnet.stored.source}`);
         results.push(...(await lifecycle('mainnet', mainnet.cell)));
     }
+    results.push(...(await channelFees('sandbox', results)));
+    if (mainnet !== null) results.push(...(await channelFees('mainnet', results, mainnet.cell)));
     results.push(...runnerReceipts());
     results.push(...(await runnerEndToEnd()));
     const out = path.join(__dirname, 'results.json');

@@ -1,10 +1,12 @@
 // The marketplace demo, end to end on the embedded chain (@ton/sandbox, no
-// network): a Registry under governance; a verifier; three providers whose
-// runners serve encrypted requests through escrows; a client that checks
-// each provider before paying and each answer after; one dispute decided by
-// the arbiters; one equivocation slashed by proof. Every step prints its
-// fees, and the account at the end checks that every nanoton is accounted
-// for. `runMarketplace` returns the account so tests can assert on it.
+// network): a Registry under governance; a verifier; four providers whose
+// runners serve encrypted requests through escrows and a payment channel; a
+// client that checks each provider before paying and each answer after; a
+// channel serving many requests with one claim, its fee per request next to
+// the escrow flow's; one dispute decided by the arbiters; one equivocation
+// slashed by proof. Every step prints its fees, and the account at the end
+// checks that every nanoton is accounted for. `runMarketplace` returns the
+// account so tests can assert on it.
 //
 // Fees are at @ton/sandbox 0.41's default config (400 nanoton/gas on the
 // basechain), dearer than mainnet's current one.
@@ -23,8 +25,11 @@ import { allowlistRunner, createLocalNet, labelKey, LocalNet, registerProvider }
 import { InferenceRequest, Model, ModelSet, ReferenceModel } from '../runner/models';
 import { RunnerNode } from '../runner/node';
 import { Prices } from '../runner/protocol';
+import { DEFAULT_CHANNEL_CLAIM_THRESHOLD } from '../runner/channels';
 import { ChrysalisClient, ClientError, DISPUTE_REASONS, JobResult, receiptOfAnswer } from '../sdk/client';
 import { judgeDispute, signJudgement } from '../sdk/arbiter';
+import { ChannelClient, ChannelError } from '../sdk/channel';
+import { parseChannelReceipt } from '../wrappers/channelReceipt';
 import { forgetfulStore, LazyModel } from './adversaries';
 
 /** 2026-11-24 12:00 UTC: the demo's clock starts here. */
@@ -33,6 +38,10 @@ export const PRICES: Prices = { perInputUnit: toNano('0.0001'), perOutputUnit: t
 const STAKE = toNano('150');
 const MAX_AMOUNT = toNano('0.05');
 const VERDICT_SLASH = toNano('10');
+/** The channel: one deposit for a chat session of many small requests. */
+const CHANNEL_DEPOSIT = toNano('2');
+const CHANNEL_REQUESTS = 100;
+const CLAIM_CHANNEL_OP = 0x40000003;
 
 /** What the demo did, for tests. */
 export interface MarketplaceAccount {
@@ -44,6 +53,25 @@ export interface MarketplaceAccount {
     providers: Record<string, { status: bigint; stake: bigint; completedJobs: bigint; disputesLost: bigint; keyBurned: boolean }>;
     dispute: { judgement: string; escrow: string };
     equivocation: { first: string; second: string };
+    /** The payment channel's whole life (Carol with Dave), next to the escrow flow's fee per request. */
+    channel: {
+        address: string;
+        provider: string;
+        requests: number;
+        /** Successful ClaimChannel transactions over the channel's life. */
+        claims: number;
+        deposit: bigint;
+        /** The final receipt's cumulative amount: what the requests cost. */
+        amount: bigint;
+        /** What the provider's payout address and the treasury got from it (amount = payout + protocolFee). */
+        payout: bigint;
+        protocolFee: bigint;
+        /** Network fees of the channel's steps: opening, the requests (none), the claim at close. */
+        fees: { open: bigint; requests: bigint; close: bigint; total: bigint };
+        feePerRequest: bigint;
+        /** Network fees of Alice's escrow requests (open, submit, release) per request. */
+        escrowFeePerRequest: bigint;
+    };
 }
 
 export class DemoError extends Error {
@@ -63,6 +91,16 @@ const QUESTIONS: string[] = [
 
 function ask(content: string): InferenceRequest {
     return { model: 'chrysalis-reference', messages: [{ role: 'user', content }], maxOutputTokens: 48 };
+}
+
+/** The providers: Alice (honest, escrows), Bob (a lazy model), Mallory (equivocates), Dave (honest, the payment channel). */
+const PROVIDERS = ['alice', 'bob', 'mallory', 'dave'] as const;
+
+const CHAT = ['Translate "good morning" into German.', 'Summarise: the meeting moved to Friday.', 'Is 91 a prime number?', 'Give a synonym for "swift".'];
+
+/** One small chat request of the channel's session. */
+function chat(i: number): InferenceRequest {
+    return { model: 'chrysalis-reference', messages: [{ role: 'user', content: `${CHAT[i % CHAT.length]} (#${i + 1})` }], maxOutputTokens: 8 };
 }
 
 /** Runs the demo; `print` gets each line of the readable account. */
@@ -107,7 +145,7 @@ export async function runMarketplace(print: (line: string) => void = console.log
         ]);
         const owners: Record<string, ChainWallet> = {};
         const hot: Record<string, ChainWallet> = {};
-        for (const name of ['alice', 'bob', 'mallory']) {
+        for (const name of PROVIDERS) {
             owners[name] = await wallet(`${name} (owner)`);
             hot[name] = await wallet(`${name} (runner wallet)`);
             parties.set(`${name} owner`, owners[name].address);
@@ -118,22 +156,24 @@ export async function runMarketplace(print: (line: string) => void = console.log
         parties.set('carol (client)', client.address);
         parties.set('arbiters', arbitersWallet.address);
         const registry = Registry.fromAddress(net.registry);
-        for (const name of ['alice', 'bob', 'mallory']) {
+        for (const name of PROVIDERS) {
             parties.set(`${name} provider`, await registry.getProviderAddress(chain.provider(net.registry), owners[name].address));
         }
         const escrows: Address[] = [];
+        const channelAddresses: Address[] = [];
         const balances = async () => {
             const out = new Map<string, bigint>();
             for (const [name, a] of parties) out.set(name, await chain.balance(a));
             for (const e of escrows) out.set(`escrow ${e.toString().slice(-6)}`, await chain.balance(e));
+            for (const c of channelAddresses) out.set(`channel ${c.toString().slice(-6)}`, await chain.balance(c));
             return out;
         };
         const before = await balances();
 
         // ---- runners: the same code and configuration, so one image ----
         const reference = new ReferenceModel();
-        const modelsOf: Record<string, Model> = { alice: reference, bob: new LazyModel(), mallory: reference };
-        for (const name of ['alice', 'bob', 'mallory']) {
+        const modelsOf: Record<string, Model> = { alice: reference, bob: new LazyModel(), mallory: reference, dave: reference };
+        for (const name of PROVIDERS) {
             const node = new RunnerNode({
                 chain,
                 wallet: hot[name],
@@ -156,7 +196,7 @@ export async function runMarketplace(print: (line: string) => void = console.log
 
         print('\nThe verifier challenges each enclave; each provider registers with its statement and stake');
         const providers: Record<string, Address> = {};
-        for (const [i, name] of ['alice', 'bob', 'mallory'].entries()) {
+        for (const [i, name] of PROVIDERS.entries()) {
             const node = nodes[i];
             const { statement } = await net.verifier.attest(node.tee, owners[name].address, [reference.modelHash]);
             providers[name] = await step(`${name} registers: ${ton(STAKE)} stake, enclave ${node.tee.signingKey.toString('hex').slice(0, 12)}…`, async () => {
@@ -165,7 +205,7 @@ export async function runMarketplace(print: (line: string) => void = console.log
             });
             await node.attach(providers[name]);
         }
-        const [alice, bob, mallory] = nodes;
+        const [alice, bob, mallory, dave] = nodes;
 
         const sdk = new ChrysalisClient({ chain, wallet: client, registry: net.registry, quoteVerifier: net.vendor.quoteVerifier });
         const served: MarketplaceAccount['served'] = [];
@@ -186,6 +226,40 @@ export async function runMarketplace(print: (line: string) => void = console.log
             show('alice', result);
         }
         await step("alice's runner submits the three signed receipts", async () => expectCount(await alice.tick(), 'submitted', 3));
+
+        // ---- 1b. a payment channel: many requests, one deposit, one claim ----
+        print(`\nCarol opens a payment channel with Dave for a chat session: one deposit, ${CHANNEL_REQUESTS} small requests, one claim`);
+        const channels = new ChannelClient({ chain, wallet: client, registry: net.registry, quoteVerifier: net.vendor.quoteVerifier });
+        const daveHandle = await sdk.discover(owners.dave.address, dave.url);
+        const channel = await step(`carol opens a channel with Dave: ${ton(CHANNEL_DEPOSIT)} deposit, one hour`, () =>
+            channels.openChannel(daveHandle, { deposit: CHANNEL_DEPOSIT, expiresInSeconds: 3600 }),
+        );
+        channelAddresses.push(channel.address);
+        await step(`carol sends ${CHANNEL_REQUESTS} requests off-chain; each answer brings the next receipt`, async () => {
+            for (let i = 0; i < CHANNEL_REQUESTS; i++) {
+                await channels.request(channel, chat(i));
+            }
+        });
+        const latest = channel.latest!;
+        print(`    every receipt checked: signed by Dave's enclave, seqno 1…${latest.seqno}, each chaining the last root; ${ton(channel.spent)} spent of ${ton(CHANNEL_DEPOSIT)}`);
+        print(`    last answer: "${latest.result!.text.slice(0, 50)}…"`);
+        await step(`dave's runner: ${ton(channel.spent)} unclaimed, under its ${ton(DEFAULT_CHANNEL_CLAIM_THRESHOLD)} claim threshold`, async () =>
+            expectCount(await dave.tick(), 'claimsSent', 0),
+        );
+        const closed = await step("carol closes; dave's runner signs the final receipt and claims it, once", () => channels.close(channel));
+        if (closed.kind !== 'closed') throw new DemoError(`the channel did not close cooperatively: ${closed.reason}`);
+        await step("dave's runner sees the channel closed", async () => expectCount(await dave.tick(), 'channelsEnded', 1));
+        const finalReceipt = parseChannelReceipt(closed.final.receipt);
+        const claims = (await chain.transactionsSince(channel.address, 0n, 1000)).filter((tx) => {
+            const body = tx.inMessage?.body.beginParse();
+            const ok = tx.description.type === 'generic' && tx.description.computePhase.type === 'vm' && tx.description.computePhase.success && !tx.description.aborted;
+            return ok && body !== undefined && body.remainingBits >= 32 && body.preloadUint(32) === CLAIM_CHANNEL_OP;
+        }).length;
+        const protocolFee = (finalReceipt.amount * net.params.protocolFeeBps) / 10000n;
+        print(
+            `  ${finalReceipt.requests} requests, ${claims} claim: dave's payout ${ton(finalReceipt.amount - protocolFee)}, treasury ${ton(protocolFee)}, ` +
+                `the rest of the deposit back to carol`,
+        );
 
         // ---- 2. a dispute: Bob's runner answers without running the model ----
         print('\nCarol asks Bob; his runner bills for an answer it did not compute');
@@ -243,10 +317,30 @@ export async function runMarketplace(print: (line: string) => void = console.log
             return mallory.tick();
         });
 
+        // ---- fees per request: escrows next to the channel ----
+        const feesOf = (prefix: string) => steps.filter((s) => s.title.startsWith(prefix)).reduce((sum, s) => sum + s.fees, 0n);
+        const escrowFees = feesOf('carol pays up to') + feesOf("alice's runner submits") + feesOf("alice's runner releases");
+        const escrowFeePerRequest = escrowFees / BigInt(QUESTIONS.length);
+        const channelFees = {
+            open: feesOf('carol opens a channel'),
+            requests: feesOf(`carol sends ${CHANNEL_REQUESTS} requests`),
+            close: feesOf("dave's runner: ") + feesOf('carol closes;') + feesOf("dave's runner sees"),
+            total: 0n,
+        };
+        channelFees.total = channelFees.open + channelFees.requests + channelFees.close;
+        const feePerRequest = channelFees.total / BigInt(CHANNEL_REQUESTS);
+        print('\nNetwork fees per request');
+        const ratio = Number((escrowFeePerRequest * 10n) / (feePerRequest === 0n ? 1n : feePerRequest)) / 10;
+        print(`  ${'escrow: open, engage, submit the receipt, release'.padEnd(52)} ${ton(escrowFeePerRequest).padStart(18)}`);
+        print(
+            `  ${`channel: open, ${CHANNEL_REQUESTS} requests, one claim at close`.padEnd(52)} ${ton(feePerRequest).padStart(18)}` +
+                `  (${ton(channelFees.total)} for the channel's whole life: ${ratio}× less per request)`,
+        );
+
         // ---- the account ----
         const providersView: MarketplaceAccount['providers'] = {};
         print('\nProviders');
-        for (const [i, name] of ['alice', 'bob', 'mallory'].entries()) {
+        for (const [i, name] of PROVIDERS.entries()) {
             const p = Provider.fromAddress(providers[name]);
             const info = await p.getInfo(chain.provider(providers[name]));
             const keyBurned = await p.getKeyBurned(chain.provider(providers[name]), bufferToBigInt(nodes[i].tee.signingKey));
@@ -282,9 +376,23 @@ export async function runMarketplace(print: (line: string) => void = console.log
             providers: providersView,
             dispute: { judgement: judgement.outcome, escrow: bobJob.ticket.escrow.toString() },
             equivocation: { first: firstReceipt.hash.toString('hex'), second: secondReceipt.hash.toString('hex') },
+            channel: {
+                address: channel.address.toString(),
+                provider: 'dave',
+                requests: Number(finalReceipt.requests),
+                claims,
+                deposit: CHANNEL_DEPOSIT,
+                amount: finalReceipt.amount,
+                payout: finalReceipt.amount - protocolFee,
+                protocolFee,
+                fees: channelFees,
+                feePerRequest,
+                escrowFeePerRequest,
+            },
         };
     } catch (e) {
         if (e instanceof ClientError) throw new DemoError(`client: ${e.code}: ${e.message}`);
+        if (e instanceof ChannelError) throw new DemoError(`channel: ${e.code}: ${e.message}`);
         throw e;
     } finally {
         for (const n of nodes) await n.close();

@@ -55,7 +55,7 @@ async function openRunner(file: string, logger: Logger, opts: { serve: boolean }
     const config = loadRunnerConfig(file);
     const models = new ModelSet(config.models.map((m) => modelFromConfig(m)));
     const sealingKey = sealingKeyFrom(process.env, config.sealingKeyEnv);
-    const base = { dataDir: config.dataDir, sealingKey, models, prices: config.prices, logger, http: config.http };
+    const base = { dataDir: config.dataDir, sealingKey, models, prices: config.prices, logger, http: config.http, runner: { channelClaimThreshold: config.channelClaimThreshold } };
     if (config.chain.kind === 'sandbox') {
         const progress = new Progress('local chain', 5);
         progress.step(1, 'deploying a Registry');

@@ -28,6 +28,8 @@ export interface RunnerConfig {
     http: { host: string; port: number };
     /** Seconds between passes of the job loop. */
     pollSeconds: number;
+    /** Nanoton unclaimed in a payment channel at which the loop claims its latest receipt (undefined: the runner's default, 1 TON). */
+    channelClaimThreshold?: bigint;
 }
 
 export class ConfigError extends Error {
@@ -37,7 +39,7 @@ export class ConfigError extends Error {
     }
 }
 
-const KNOWN = new Set(['chain', 'registry', 'owner', 'wallet', 'dataDir', 'sealingKeyEnv', 'platform', 'models', 'prices', 'http', 'pollSeconds']);
+const KNOWN = new Set(['chain', 'registry', 'owner', 'wallet', 'dataDir', 'sealingKeyEnv', 'platform', 'models', 'prices', 'http', 'pollSeconds', 'channelClaimThreshold']);
 
 /** Reads and checks a config file. */
 export function loadRunnerConfig(file: string): RunnerConfig {
@@ -94,6 +96,7 @@ export function parseRunnerConfig(raw: unknown, baseDir: string): RunnerConfig {
         prices: { perInputUnit: nano(prices.perInputUnit, 'prices.perInputUnit'), perOutputUnit: nano(prices.perOutputUnit, 'prices.perOutputUnit') },
         http: { host: str(http.host ?? '127.0.0.1', 'http.host'), port },
         pollSeconds,
+        channelClaimThreshold: o.channelClaimThreshold === undefined ? undefined : nano(o.channelClaimThreshold, 'channelClaimThreshold'),
     };
 }
 

@@ -47,8 +47,13 @@ export interface RunnerNodeOptions {
     http?: { host?: string; port?: number };
     /** Wraps the store the job loop uses (test and demo adversaries only). */
     wrapStore?: (store: JobStore) => RunnerStore;
-    /** Passed to EnclaveRunner (deadline margin, resend delay, test hooks). */
-    runner?: Partial<Pick<RunnerOptions, 'deadlineMarginSeconds' | 'resendAfterSeconds' | 'maxRequestBytes' | 'beforeRecord'>>;
+    /** Passed to EnclaveRunner (deadline margin, resend delay, channel claim threshold, test hooks). */
+    runner?: Partial<
+        Pick<
+            RunnerOptions,
+            'deadlineMarginSeconds' | 'resendAfterSeconds' | 'maxRequestBytes' | 'beforeRecord' | 'channelClaimThreshold' | 'beforeChannelRecord' | 'afterChannelRecord'
+        >
+    >;
 }
 
 /** A runner: enclave and store open; `attach` starts the job loop and API for a registered Provider. */
@@ -75,7 +80,19 @@ export class RunnerNode {
     }
 
     private attachSync(provider: Address): EnclaveRunner {
-        this.runner = new EnclaveRunner({ ...this.o.runner, chain: this.o.chain, wallet: this.o.wallet, tee: this.tee, store: this.o.wrapStore ? this.o.wrapStore(this.store) : this.store, models: this.o.models, provider, prices: this.o.prices, logger: this.o.logger });
+        this.runner = new EnclaveRunner({
+            ...this.o.runner,
+            chain: this.o.chain,
+            wallet: this.o.wallet,
+            tee: this.tee,
+            store: this.o.wrapStore ? this.o.wrapStore(this.store) : this.store,
+            // Channels always use the real store: its compare-and-swap is what keeps receipts from conflicting.
+            channelStore: this.store,
+            models: this.o.models,
+            provider,
+            prices: this.o.prices,
+            logger: this.o.logger,
+        });
         return this.runner;
     }
 

@@ -11,20 +11,47 @@
 // The client commits to its request on-chain before the provider sees it, so
 // the enclave can prove which request it answered, and the client can prove
 // which response it got: both hashes are in the signed receipt.
+//
+// Payment channels use the same envelopes, bound to the channel's address
+// (context = jobContext(channel)), with a one-time client key per request.
+// Nothing is committed on-chain per request: the step the enclave chains into
+// the cumulative receipt carries requestHash and responseHash instead.
+//
+//   closeContext  = "chrysalis-close-v1" ‖ channel workchain (int8) ‖ channel hash (32)
+//   sealedClose   = seal(X25519(the one-time key of a request served in this opening, enclave), 'request',
+//                        closeContext, JSON {close: channel raw address, openId: decimal})
+//
+// Only the client holds the private half of a key it used for a request, so
+// a close sealed under one proves the client asked (anyone can read the
+// channel's address on-chain, and a final receipt ends the channel at once).
 import { createHash } from 'crypto';
 import { Address } from '@ton/core';
 import { bufferToBigInt } from '../wrappers/ed25519';
 import { SignedReceiptJson } from '../wrappers/receipt';
+import { ChannelStepFields, SignedChannelReceiptJson } from '../wrappers/channelReceipt';
 import { AttestationEvidence, Certificate } from './evidence';
 
 const CONTEXT_TAG = Buffer.from('chrysalis-job-v1');
 const REQUEST_TAG = Buffer.from('chrysalis-request-v1');
+const CLOSE_TAG = Buffer.from('chrysalis-close-v1');
 
 /** Associated data and key-derivation context of one job's envelopes: binds them to the escrow. */
 export function jobContext(escrow: Address): Buffer {
     const workchain = Buffer.alloc(1);
     workchain.writeInt8(escrow.workChain);
     return Buffer.concat([CONTEXT_TAG, workchain, escrow.hash]);
+}
+
+/** Associated data and key-derivation context of a channel's close request: distinct from jobContext, so a sealed request never opens as a close. */
+export function closeContext(channel: Address): Buffer {
+    const workchain = Buffer.alloc(1);
+    workchain.writeInt8(channel.workChain);
+    return Buffer.concat([CLOSE_TAG, workchain, channel.hash]);
+}
+
+/** The plaintext of a close request for one opening of a channel. */
+export function closeCommand(channel: Address, openId: bigint): Buffer {
+    return Buffer.from(JSON.stringify({ close: channel.toRawString(), openId: openId.toString() }));
 }
 
 /** The request commitment the client puts in OpenEscrow. */
@@ -93,6 +120,87 @@ export interface EvidenceJson {
     nonce: string;
 }
 
+// ---------------- payment channels: HTTP bodies ----------------
+
+/** POST /v1/channels/<channel>/requests */
+export interface ChannelRequestJson {
+    /** The client's one-time X25519 public key for this request, hex (32 bytes). */
+    clientKey: string;
+    /** base64, sealed with context = jobContext(channel) */
+    sealedRequest: string;
+}
+
+/** One request as the running root chains it (ChannelStep), as decimal strings. */
+export interface ChannelStepJson {
+    prev: string;
+    requestHash: string;
+    responseHash: string;
+    /** nanoton this request cost */
+    amount: string;
+}
+
+/** 200 answer of POST /v1/channels/<channel>/requests: the response and the cumulative receipt signed right after it. */
+export interface ChannelAnswerJson {
+    channel: string;
+    openId: string;
+    /** base64; decrypt with the request's one-time key */
+    sealedResponse: string;
+    step: ChannelStepJson;
+    receipt: SignedChannelReceiptJson;
+    inputUnits: string;
+    outputUnits: string;
+}
+
+/** 200 answer of GET /v1/channels/<channel>: the latest opening's last answer and its final receipt, if signed. */
+export interface ChannelStateJson {
+    channel: string;
+    openId: string;
+    /** The answer to the last request served (null before any). */
+    latest: ChannelAnswerJson | null;
+    /** The final receipt, once the runner signed it (nothing more is signed for this opening). */
+    final: SignedChannelReceiptJson | null;
+}
+
+/** POST /v1/channels/<channel>/close */
+export interface ChannelCloseRequestJson {
+    /** The one-time key of a request already served in this opening, hex (32 bytes). */
+    clientKey: string;
+    /** base64: closeCommand(channel, openId) sealed with closeContext(channel) under that key */
+    sealedClose: string;
+}
+
+/** 200 answer of POST /v1/channels/<channel>/close */
+export interface ChannelCloseAnswerJson {
+    channel: string;
+    openId: string;
+    /** The final receipt: the last cumulative amount, seqno + 1, final. */
+    receipt: SignedChannelReceiptJson;
+    /** Whether the runner saw its claim of it close the channel. */
+    claimed: boolean;
+}
+
+export function channelStepToJson(s: ChannelStepFields): ChannelStepJson {
+    return { prev: s.prev.toString(), requestHash: s.requestHash.toString(), responseHash: s.responseHash.toString(), amount: s.amount.toString() };
+}
+
+/** Parses a step; shape errors are ProtocolErrors. */
+export function channelStepFromJson(j: unknown): ChannelStepFields {
+    const o = object(j, 'step');
+    return { prev: decimal78(o.prev, 'step.prev'), requestHash: decimal78(o.requestHash, 'step.requestHash'), responseHash: decimal78(o.responseHash, 'step.responseHash'), amount: decimal(o.amount, 'step.amount') };
+}
+
+/** Parses a POST /v1/channels/<channel>/requests body. */
+export function channelRequestFromJson(j: unknown): { clientKey: Buffer; sealedRequest: Buffer } {
+    const o = object(j, 'channel request');
+    return { clientKey: hex(o.clientKey, 'clientKey', 32), sealedRequest: base64(o.sealedRequest, 'sealedRequest') };
+}
+
+/** Parses a POST /v1/channels/<channel>/close body. */
+export function channelCloseRequestFromJson(j: unknown): { clientKey: Buffer; sealedClose: Buffer } {
+    const o = object(j, 'close request');
+    return { clientKey: hex(o.clientKey, 'clientKey', 32), sealedClose: base64(o.sealedClose, 'sealedClose') };
+}
+
 /** Why a runner refused a job. Nothing was signed for any of them. */
 export type JobErrorCode =
     | 'malformed'
@@ -110,7 +218,14 @@ export type JobErrorCode =
     | 'escrow-too-small'
     | 'model-failed'
     | 'not-found'
-    | 'unavailable';
+    | 'unavailable'
+    // payment channels
+    | 'channel-not-found'
+    | 'channel-not-active'
+    | 'channel-closing'
+    | 'deposit-exhausted'
+    | 'channel-busy'
+    | 'close-unauthorized';
 
 /** The HTTP status of each refusal. */
 export const JOB_ERROR_STATUS: Readonly<Record<JobErrorCode, number>> = Object.freeze({
@@ -130,6 +245,13 @@ export const JOB_ERROR_STATUS: Readonly<Record<JobErrorCode, number>> = Object.f
     'model-failed': 502,
     'not-found': 404,
     unavailable: 503,
+    'channel-not-found': 404,
+    'channel-not-active': 409,
+    'channel-closing': 410,
+    'deposit-exhausted': 402,
+    // Retryable: another request's receipt was recorded first; this one's signature was discarded.
+    'channel-busy': 503,
+    'close-unauthorized': 403,
 });
 
 /** A refusal body: `{ error: { code, message } }`. */
@@ -240,6 +362,15 @@ export function decimal(value: unknown, what: string): bigint {
     const s = text(value, what);
     if (!/^[0-9]{1,40}$/.test(s)) throw new ProtocolError(`${what} must be a decimal integer string`);
     return BigInt(s);
+}
+
+/** A decimal string up to 2^256 (hashes). */
+function decimal78(value: unknown, what: string): bigint {
+    const s = text(value, what);
+    if (!/^[0-9]{1,78}$/.test(s)) throw new ProtocolError(`${what} must be a decimal integer string`);
+    const v = BigInt(s);
+    if (v >= 1n << 256n) throw new ProtocolError(`${what} is above 2^256`);
+    return v;
 }
 
 /** Parses a POST /v1/jobs body. */

@@ -34,9 +34,10 @@ import { bufferToBigInt } from '../wrappers/ed25519';
 import { ChainBackend, ChainWallet } from './chain';
 import { open, seal } from './envelope';
 import { decodeInferenceRequest, InferenceResult, ModelError, ModelSet } from './models';
-import { JobError, JobAnswerJson, jobContext, Prices, priceOf, requestHashOf, responseHashOf } from './protocol';
+import { ChannelAnswerJson, ChannelCloseAnswerJson, ChannelStateJson, JobError, JobAnswerJson, jobContext, Prices, priceOf, requestHashOf, responseHashOf } from './protocol';
 import { JobRecord, JobStore } from './store';
 import { TeeBackend } from './tee';
+import { ChannelService, ChannelStore, ChannelTickReport, DEFAULT_CHANNEL_CLAIM_THRESHOLD, estimateInputUnits } from './channels';
 
 /** What an escrow's closing outcome (EscrowClosed / JobEnded) is called in logs and the store. */
 export const OUTCOME_NAMES: Readonly<Record<number, string>> = Object.freeze({
@@ -87,10 +88,21 @@ export interface RunnerOptions {
     maxRequestBytes?: number;
     /** Test hook: called after the model ran and the receipt was signed, before it is recorded. Throwing simulates a crash there. */
     beforeRecord?: (escrow: Address) => void;
+    /**
+     * The store of channel receipts: the real JobStore, whose compare-and-swap
+     * is the no-equivocation guarantee. Defaults to `store` when that is a
+     * JobStore; without one, channel requests are refused.
+     */
+    channelStore?: ChannelStore;
+    /** Nanoton unclaimed in a channel at which the loop claims its latest receipt. Default 1 TON. */
+    channelClaimThreshold?: bigint;
+    /** Test hooks: a channel receipt signed and not yet recorded / recorded and not yet answered. Throwing simulates a crash there. */
+    beforeChannelRecord?: (channel: Address, seqno: bigint) => void;
+    afterChannelRecord?: (channel: Address, seqno: bigint) => void;
 }
 
-/** What one pass of the loop did. */
-export interface TickReport {
+/** What one pass of the loop did (channels: see ChannelTickReport). */
+export interface TickReport extends ChannelTickReport {
     /** Escrows newly seen engaged. */
     engaged: number;
     /** Receipts seen accepted on-chain. */
@@ -124,11 +136,34 @@ export class EnclaveRunner {
     /** One job at a time per escrow: a retried request waits for the first and gets its answer. */
     private readonly inFlight = new Map<string, Promise<JobAnswerJson>>();
     private readonly releaseSentAt = new Map<string, number>();
+    /** Payment channels; undefined when no channel store was given. */
+    readonly channels?: ChannelService;
 
     constructor(private readonly o: RunnerOptions) {
         this.deadlineMargin = o.deadlineMarginSeconds ?? 60;
         this.resendAfter = o.resendAfterSeconds ?? 120;
         this.maxRequestBytes = o.maxRequestBytes ?? 256 * 1024;
+        const channelStore = o.channelStore ?? (o.store instanceof JobStore ? o.store : undefined);
+        if (channelStore) {
+            const threshold = o.channelClaimThreshold ?? DEFAULT_CHANNEL_CLAIM_THRESHOLD;
+            if (threshold < 0n) throw new Error('channelClaimThreshold cannot be negative');
+            this.channels = new ChannelService({
+                chain: o.chain,
+                wallet: o.wallet,
+                tee: o.tee,
+                store: channelStore,
+                models: o.models,
+                provider: o.provider,
+                prices: o.prices,
+                logger: o.logger,
+                deadlineMarginSeconds: this.deadlineMargin,
+                resendAfterSeconds: this.resendAfter,
+                maxRequestBytes: this.maxRequestBytes,
+                claimThreshold: threshold,
+                beforeRecord: o.beforeChannelRecord,
+                afterRecord: o.afterChannelRecord,
+            });
+        }
     }
 
     get provider(): Address {
@@ -169,6 +204,26 @@ export class EnclaveRunner {
         const record = this.o.store.latestFor(escrow);
         if (!record) throw new JobError('not-found', 'no job served for this escrow');
         return answerOf(record);
+    }
+
+    /** Serves one request in a payment channel (see ChannelService.serve). */
+    serveChannel(channel: Address, s: { clientKey: Buffer; sealedRequest: Buffer }): Promise<ChannelAnswerJson> {
+        return this.channelService().serve(channel, s);
+    }
+
+    /** The channel's latest answer and final receipt (see ChannelService.state). */
+    channelState(channel: Address): ChannelStateJson {
+        return this.channelService().state(channel);
+    }
+
+    /** The client's cooperative close (see ChannelService.close). */
+    closeChannel(channel: Address, c: { clientKey: Buffer; sealedClose: Buffer }): Promise<ChannelCloseAnswerJson> {
+        return this.channelService().close(channel, c);
+    }
+
+    private channelService(): ChannelService {
+        if (!this.channels) throw new JobError('not-found', 'this runner serves no payment channels');
+        return this.channels;
     }
 
     private async serveOnce(s: { escrow: Address; clientKey: Buffer; sealedRequest: Buffer }): Promise<JobAnswerJson> {
@@ -279,7 +334,7 @@ export class EnclaveRunner {
 
     /** One pass: learn engagements and closures, submit signed receipts, release what is due. */
     async tick(): Promise<TickReport> {
-        const report: TickReport = { engaged: 0, submitted: 0, releasesSent: 0, released: 0, closed: 0, errors: [] };
+        const report: TickReport = { engaged: 0, submitted: 0, releasesSent: 0, released: 0, closed: 0, errors: [], channelsEngaged: 0, claimsSent: 0, claimed: 0, channelsEnded: 0 };
         const step = async (what: string, f: () => Promise<void>) => {
             try {
                 await f();
@@ -295,6 +350,7 @@ export class EnclaveRunner {
         const fees = new FeeCache();
         for (const job of this.o.store.withStatus('signed')) await step(`submit ${job.escrow.toString()}`, () => this.submit(job, now, fees, report));
         for (const job of this.o.store.releasableBy(now)) await step(`release ${job.escrow.toString()}`, () => this.release(job, now, fees, report));
+        if (this.channels) await this.channels.claimDue(now, report, step);
         return report;
     }
 
@@ -326,6 +382,7 @@ export class EnclaveRunner {
         const body = msg.body.beginParse();
         if (body.remainingBits < 32) return;
         const op = body.preloadUint(32);
+        if (this.channels?.observe(tx, op, report)) return;
         if (op === ENGAGE_JOB_OP) {
             const engage = loadEngageJob(body);
             // The Provider answered JobEngaged (not JobRefused) when it took the job.
@@ -402,7 +459,12 @@ export class EnclaveRunner {
     }
 
     /** For `status`: the Provider's on-chain view and the store's counts. */
-    async status(): Promise<{ provider: string; onChain: { status: bigint; stake: bigint; acceptsJobs: boolean; openJobs: bigint; completedJobs: bigint }; jobs: Record<string, number> }> {
+    async status(): Promise<{
+        provider: string;
+        onChain: { status: bigint; stake: bigint; acceptsJobs: boolean; openJobs: bigint; completedJobs: bigint };
+        jobs: Record<string, number>;
+        channels: Record<string, number>;
+    }> {
         const p = Provider.fromAddress(this.o.provider);
         const cp = this.o.chain.provider(this.o.provider);
         const info = await p.getInfo(cp);
@@ -410,6 +472,7 @@ export class EnclaveRunner {
             provider: this.o.provider.toString(),
             onChain: { status: info.status, stake: info.stake, acceptsJobs: await p.getAcceptsJobs(cp), openJobs: info.openJobs, completedJobs: info.completedJobs },
             jobs: this.o.store.counts(),
+            channels: this.channels?.counts() ?? {},
         };
     }
 }
@@ -431,11 +494,3 @@ const ENGAGE_JOB_OP = 0x20000030;
 const JOB_ENGAGED_OP = 0x20000031;
 const JOB_ENDED_OP = 0x20000033;
 const SLASH_PROVIDER_OP = 0x20000034;
-
-/** An upper bound of the input's units before the model counts them: used only to cap the output to what maxAmount pays. */
-function estimateInputUnits(messages: { content: string }[]): number {
-    let n = 0;
-    for (const m of messages) n += Buffer.byteLength(m.content, 'utf8') + 4;
-    return n;
-}
-

@@ -4,6 +4,9 @@
 //   GET  /v1/attestation?nonce=<hex32> fresh evidence for the client's nonce, models, prices
 //   POST /v1/jobs                      JobSubmissionJson → JobAnswerJson (or JobErrorJson)
 //   GET  /v1/jobs/<escrow>             the stored answer again (a client that lost it)
+//   POST /v1/channels/<channel>/requests   ChannelRequestJson → ChannelAnswerJson (a request in a payment channel)
+//   GET  /v1/channels/<channel>            ChannelStateJson: the last answer and the final receipt, if any
+//   POST /v1/channels/<channel>/close      ChannelCloseRequestJson → ChannelCloseAnswerJson (the cooperative close)
 //
 // Every refusal is JSON `{ error: { code, message } }` with the status of
 // runner/protocol.ts JOB_ERROR_STATUS; nothing is signed for any of them.
@@ -11,7 +14,17 @@ import { createServer, IncomingMessage, Server, ServerResponse } from 'http';
 import { AddressInfo } from 'net';
 import type { Logger } from 'pino';
 import { EnclaveRunner } from './runner';
-import { AttestationAnswerJson, evidenceToJson, JobError, JobErrorJson, jobSubmissionFromJson, ProtocolError, address } from './protocol';
+import {
+    address,
+    AttestationAnswerJson,
+    channelCloseRequestFromJson,
+    channelRequestFromJson,
+    evidenceToJson,
+    JobError,
+    JobErrorJson,
+    jobSubmissionFromJson,
+    ProtocolError,
+} from './protocol';
 import { ChainBackend } from './chain';
 
 export interface RunnerServer {
@@ -50,7 +63,8 @@ async function handle(runner: EnclaveRunner, chain: ChainBackend, req: IncomingM
     const url = new URL(req.url ?? '/', 'http://runner');
     try {
         if (req.method === 'GET' && url.pathname === '/v1/health') {
-            send(res, 200, { provider: runner.provider.toString(), signingKey: runner.tee.signingKey.toString('hex'), jobs: (await runner.status()).jobs });
+            const status = await runner.status();
+            send(res, 200, { provider: runner.provider.toString(), signingKey: runner.tee.signingKey.toString('hex'), jobs: status.jobs, channels: status.channels });
         } else if (req.method === 'GET' && url.pathname === '/v1/attestation') {
             const nonceHex = url.searchParams.get('nonce') ?? '';
             if (!/^[0-9a-fA-F]{64}$/.test(nonceHex)) throw new JobError('malformed', 'nonce must be 32 bytes of hex');
@@ -67,6 +81,20 @@ async function handle(runner: EnclaveRunner, chain: ChainBackend, req: IncomingM
             send(res, 200, await runner.serve(jobSubmissionFromJson(body)));
         } else if (req.method === 'GET' && url.pathname.startsWith('/v1/jobs/')) {
             send(res, 200, runner.answerFor(address(decodeURIComponent(url.pathname.slice('/v1/jobs/'.length)), 'escrow')));
+        } else if (url.pathname.startsWith('/v1/channels/')) {
+            // /v1/channels/<channel>[/requests|/close]
+            const [encoded, action, ...rest] = url.pathname.slice('/v1/channels/'.length).split('/');
+            const channel = address(decodeURIComponent(encoded), 'channel');
+            if (req.method === 'POST' && action === 'requests' && rest.length === 0) {
+                const body = await readJson(req, runner.maxRequestBytes * 2 + 4096);
+                send(res, 200, await runner.serveChannel(channel, channelRequestFromJson(body)));
+            } else if (req.method === 'GET' && action === undefined) {
+                send(res, 200, runner.channelState(channel));
+            } else if (req.method === 'POST' && action === 'close' && rest.length === 0) {
+                send(res, 200, await runner.closeChannel(channel, channelCloseRequestFromJson(await readJson(req, 4096))));
+            } else {
+                throw new JobError('not-found', `no route ${req.method ?? ''} ${url.pathname}`);
+            }
         } else {
             throw new JobError('not-found', `no route ${req.method ?? ''} ${url.pathname}`);
         }

@@ -8,6 +8,7 @@ import {
     ERR_BAD_STATE,
     ERR_INSUFFICIENT_VALUE,
     ERR_RECEIPT_TIME,
+    ESCROW_ENGAGED,
     ESCROW_OPENED,
     storeRefund,
     storeSubmitReceipt,
@@ -163,6 +164,45 @@ describe('Escrow edges', () => {
         );
         expect(flattenTransaction(cancel[0]).exitCode).toBe(code(ERR_INSUFFICIENT_VALUE));
         await executeFrom(opening);
+    });
+
+    it('a JobEngaged for an earlier opening reaches the reopened escrow: refused, and its bounce still rolls the Provider back', async () => {
+        nonce += 1n;
+        const escrow = fx.blockchain.openContract(await Escrow.fromInit(client.address, provider.address, nonce));
+        const { storeOpenEscrow, storeCancelEscrow } = await import('../wrappers/Registry');
+        const fee = await provider.getEscrowOpenFee();
+        const openMessage = () =>
+            internal({
+                from: client.address,
+                to: escrow.address,
+                value: MAX_AMOUNT + fee,
+                stateInit: escrow.init,
+                body: beginCell()
+                    .store(storeOpenEscrow({ $$type: 'OpenEscrow', queryId: 0n, requestHash: REQUEST, modelHash: MODEL_A, maxAmount: MAX_AMOUNT, deadline: BigInt(fx.blockchain.now! + 3600) }))
+                    .endCell(),
+            });
+        const first = await fx.blockchain.sendMessageIter(openMessage(), { allowParallel: true });
+        await first.next(); // opened; EngageJob in flight
+        await first.next(); // the Provider engaged; JobEngaged in flight
+        expect((await provider.getInfo()).openJobs).toBe(1n);
+        await executeFrom(
+            await fx.blockchain.sendMessageIter(
+                internal({ from: client.address, to: escrow.address, value: TRIGGER, body: beginCell().store(storeCancelEscrow({ $$type: 'CancelEscrow', queryId: 0n })).endCell() }),
+                { allowParallel: true },
+            ),
+        );
+        const second = await fx.blockchain.sendMessageIter(openMessage(), { allowParallel: true });
+        await second.next(); // reopened at the same address; its EngageJob in flight
+        const late = await executeFrom(first);
+        // The reopened escrow refuses the stale answer; the bounce reaches the Provider with enough to roll back.
+        const refused = late.find((tx) => tx.inMessage?.info.dest instanceof Address && tx.inMessage.info.dest.equals(escrow.address));
+        expect(flattenTransaction(refused!).exitCode).toBe(code(ERR_BAD_STATE));
+        const bounce = late.find((tx) => tx.inMessage?.info.type === 'internal' && tx.inMessage.info.bounced);
+        expect(flattenTransaction(bounce!).success).toBe(true);
+        expect((await provider.getInfo()).openJobs).toBe(0n);
+        await executeFrom(second);
+        expect(await escrow.getState()).toBe(ESCROW_ENGAGED);
+        expect((await provider.getInfo()).openJobs).toBe(1n);
     });
 
     it('a payout address that rejects the payment still receives it; the escrow closes', async () => {

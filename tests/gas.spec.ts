@@ -24,6 +24,13 @@ import {
     GAS_ESCROW_VERDICT,
     GAS_PROVIDER_SLASH,
     GAS_PROVIDER_PROOF,
+    GAS_PROVIDER_RESTITUTE,
+    GAS_CHANNEL_OPEN,
+    GAS_CHANNEL_ENGAGED,
+    GAS_CHANNEL_CLAIM,
+    GAS_CHANNEL_TRIGGER,
+    GAS_CHANNEL_DISPUTE,
+    GAS_CHANNEL_VERDICT,
     VERDICT_CLIENT_WINS,
     VERDICT_PROVIDER_WINS,
     ENGAGED_MESSAGE_BITS,
@@ -42,7 +49,10 @@ import { defaultParams } from '../wrappers/params';
 import { reattestMessage } from '../wrappers/attestation';
 import { Escrow } from '../wrappers/Escrow';
 import { proveEquivocationMessage, proveInvalidReceiptMessage, signReceipt, submitReceiptMessage } from '../wrappers/receipt';
-import { buildVerdict, signVerdict, submitVerdictMessage } from '../wrappers/verdict';
+import { buildChannelVerdict, buildVerdict, signVerdict, submitChannelVerdictMessage, submitVerdictMessage } from '../wrappers/verdict';
+import { Channel } from '../wrappers/Channel';
+import { claimChannelMessage, disputeChannelRequestMessage, proveChannelEquivocationMessage, signChannelReceipt } from '../wrappers/channelReceipt';
+import { ReceiptChain } from './helpers/channel';
 import { SandboxContract } from '@ton/sandbox';
 import { bouncedApplyAttestation, deployFixture, sendRegister, signedFor, testEnclave, testKey } from './helpers/fixture';
 import { cellStats, computeGas, txAt } from './helpers/tx';
@@ -115,7 +125,8 @@ describe('gas table', () => {
 
         const owner = await blockchain.treasury('alice');
         const enclave = testEnclave('alice');
-        r = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave, { models }));
+        // Stake above the minimum, so the verdict slashes below leave it Active (and taking channels).
+        r = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave, { models }), { stake: fx.params.minProviderStake + toNano('10') });
         const providerAddress = await registry.getProviderAddress(owner.address);
         const provider = blockchain.openContract(Provider.fromAddress(providerAddress));
         record('registry.registerProvider', computeGas(txAt(r, registry.address)), GAS_REGISTRY_REGISTER);
@@ -136,7 +147,8 @@ describe('gas table', () => {
         r = await registry.send(owner.getSender(), { value: toNano('1') }, reattestMessage(signedFor(fx, owner.address, enclave, { models })));
         record('registry.reattest', computeGas(txAt(r, registry.address)), GAS_REGISTRY_REGISTER);
         record('provider.applyAttestation.reattest', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_APPLY_ATTESTATION);
-        r = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave, { models }));
+        // Stake above the minimum, so the verdict slashes below leave it Active (and taking channels).
+        r = await sendRegister(fx, owner, signedFor(fx, owner.address, enclave, { models }), { stake: fx.params.minProviderStake + toNano('10') });
         record('provider.applyAttestation.refused', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_APPLY_ATTESTATION);
 
         // ---- Escrow lifecycle: open, engage, receipt, release ----
@@ -220,6 +232,77 @@ describe('gas table', () => {
         record('escrow.verdict.clientWins', computeGas(txAt(res, lost.e.address)), GAS_ESCROW_VERDICT);
         record('provider.slash', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_SLASH);
 
+        // ---- Channels: open, engage, claims, a dispute each way, closes (full arbiter set) ----
+        const channelOpenFee = await provider.getChannelOpenFee();
+        const openChannel = async (nonce: bigint, modelHash = models[0]) => {
+            const ch = blockchain.openContract(await Channel.fromInit(client.address, providerAddress, nonce));
+            const r0 = await ch.send(client.getSender(), { value: toNano('10') + channelOpenFee }, {
+                $$type: 'OpenChannel',
+                queryId: 0n,
+                modelHash,
+                deposit: toNano('10'),
+                expiresAt: BigInt(blockchain.now! + 3600),
+            });
+            const live = (await blockchain.getContract(ch.address)).accountState?.type === 'active';
+            return { ch, r0, chain: new ReceiptChain(ch.address, live ? (await ch.getInfo()).openId : 0n, enclave.signing) };
+        };
+        const { ch, r0, chain } = await openChannel(1n);
+        // A second channel, closed by the client's request and then a final receipt (before the clock moves on).
+        const second = await openChannel(3n);
+        record('channel.open', computeGas(txAt(r0, ch.address)), GAS_CHANNEL_OPEN);
+        record('provider.engageChannel', computeGas(txAt(r0, providerAddress)), GAS_PROVIDER_ENGAGE);
+        record('channel.engaged', computeGas(txAt(r0, ch.address, 1)), GAS_CHANNEL_ENGAGED);
+        const refusedChannel = await openChannel(2n, 424242n);
+        record('channel.refused', computeGas(txAt(refusedChannel.r0, refusedChannel.ch.address, 1)), GAS_CHANNEL_ENGAGED);
+        const claimFee = await ch.getClaimFee();
+        const channelTrigger = await ch.getTriggerFee();
+        res = await ch.send(client.getSender(), { value: toNano('1') + channelTrigger }, { $$type: 'TopUpChannel', queryId: 0n, amount: toNano('1') });
+        record('channel.topUp', computeGas(txAt(res, ch.address)), GAS_CHANNEL_TRIGGER);
+        res = await second.ch.send(client.getSender(), { value: channelTrigger }, { $$type: 'RequestChannelClose', queryId: 0n });
+        record('channel.requestClose', computeGas(txAt(res, second.ch.address)), GAS_CHANNEL_TRIGGER);
+        second.chain.serve(toNano('0.1'));
+        res = await second.ch.send(client.getSender(), { value: claimFee }, claimChannelMessage(second.chain.resign({ final: true })));
+        expect(res.transactions).toHaveTransaction({ to: second.ch.address, success: true, endStatus: 'non-existing' });
+        record('channel.claim.final', computeGas(txAt(res, second.ch.address)), GAS_CHANNEL_CLAIM);
+        for (let i = 0; i < 3; i++) chain.serve(toNano('0.1'));
+        res = await ch.send(client.getSender(), { value: claimFee }, claimChannelMessage(chain.steps[2].signed));
+        record('channel.claim', computeGas(txAt(res, ch.address)), GAS_CHANNEL_CLAIM);
+        const disputeValue = (await ch.getInfo()).engagement!.disputeBond + (await ch.getDisputeFee());
+        const channelVerdict = async (c: typeof ch, outcome: bigint, slashAmount: bigint) => {
+            const info = await c.getInfo();
+            const verdict = buildChannelVerdict({ channel: c.address, openId: info.openId, seqno: info.lastDisputedSeqno, outcome, slashAmount, deadline: blockchain.now! + 600, feeTo: arbiterWallet.address });
+            const signed = { verdict, signatures: new Map(arbiterKeys.map((k, i) => [i, signVerdict(verdict, k)])) };
+            return c.send(client.getSender(), { value: await c.getVerdictFee() }, submitChannelVerdictMessage(signed, fx.params.arbiters));
+        };
+        chain.serve(toNano('0.2'));
+        res = await ch.send(client.getSender(), { value: disputeValue }, disputeChannelRequestMessage(chain.steps[3].signed, chain.steps[3].step, 1, 7n));
+        record('channel.dispute', computeGas(txAt(res, ch.address)), GAS_CHANNEL_DISPUTE);
+        chain.serve(toNano('0.1'));
+        // A claim while the dispute is pending also rewrites the dispute state (what it held back).
+        res = await ch.send(client.getSender(), { value: claimFee }, claimChannelMessage(chain.steps[4].signed));
+        record('channel.claim.withheld', computeGas(txAt(res, ch.address)), GAS_CHANNEL_CLAIM);
+        res = await channelVerdict(ch, VERDICT_PROVIDER_WINS, 0n);
+        expect(res.transactions).toHaveTransaction({ to: ch.address, success: true });
+        record('channel.verdict.providerWins', computeGas(txAt(res, ch.address)), GAS_CHANNEL_VERDICT);
+        chain.serve(toNano('0.1'));
+        // Claimed before its dispute: the ClientWins verdict also asks the Provider for restitution (the worst case).
+        await ch.send(client.getSender(), { value: claimFee }, claimChannelMessage(chain.steps[5].signed));
+        res = await ch.send(client.getSender(), { value: disputeValue }, disputeChannelRequestMessage(chain.steps[5].signed, chain.steps[5].step, 1, 7n));
+        res = await channelVerdict(ch, VERDICT_CLIENT_WINS, toNano('1'));
+        expect(res.transactions).toHaveTransaction({ to: providerAddress, success: true });
+        record('channel.verdict.clientWins', computeGas(txAt(res, ch.address)), GAS_CHANNEL_VERDICT);
+        record('provider.restituteFromChannel', computeGas(txAt(res, providerAddress, 0)), GAS_PROVIDER_RESTITUTE);
+        record('provider.slashFromChannel', computeGas(txAt(res, providerAddress, 1)), GAS_PROVIDER_SLASH);
+        chain.serve(toNano('0.1'));
+        res = await ch.send(client.getSender(), { value: disputeValue }, disputeChannelRequestMessage(chain.steps[6].signed, chain.steps[6].step, 1, 7n));
+        blockchain.now = Number((await ch.getInfo()).verdictBy) + 1;
+        res = await ch.send(client.getSender(), { value: await ch.getExpireFee() }, { $$type: 'ExpireChannelDispute', queryId: 0n });
+        record('channel.expireDispute', computeGas(txAt(res, ch.address)), GAS_CHANNEL_TRIGGER);
+        // (past closeBy now) settle closes it and tells the Provider.
+        res = await ch.send(client.getSender(), { value: channelTrigger }, { $$type: 'SettleChannel', queryId: 0n });
+        record('channel.settle', computeGas(txAt(res, ch.address)), GAS_CHANNEL_TRIGGER);
+        record('provider.channelEnded', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_JOB_ENDED);
+
         r = await registry.send(governance.getSender(), { value: toNano('0.1') }, {
             $$type: 'JailProvider',
             queryId: 1n,
@@ -266,20 +349,26 @@ describe('gas table', () => {
         // ---- Fault proofs (each burns the key, so each on a Provider of its own) ----
         const proofFee = await provider.getProofFee();
         const reporter = await blockchain.treasury('reporter');
-        for (const [label, kind] of [['bob', 'equivocation'], ['carol', 'invalidReceipt']] as const) {
+        for (const [label, kind] of [['bob', 'equivocation'], ['carol', 'invalidReceipt'], ['dave', 'channelEquivocation']] as const) {
             const who = await blockchain.treasury(label);
             const theirEnclave = testEnclave(label);
             await sendRegister(fx, who, signedFor(fx, who.address, theirEnclave, { models }));
             const theirs = blockchain.openContract(Provider.fromAddress(await registry.getProviderAddress(who.address)));
             // (A proof needs no escrow: any address will do for the receipt's.)
             const fields = receiptFields(who.address, 1n);
+            const channelFields = { channel: who.address, openId: 1n, seqno: 5n, amount: toNano('1'), requests: 5n, root: 9n, final: false };
             const body =
                 kind === 'equivocation'
                     ? proveEquivocationMessage(signReceipt(fields, theirEnclave.signing), signReceipt({ ...fields, responseHash: 3n }, theirEnclave.signing))
-                    : proveInvalidReceiptMessage(signReceipt({ ...fields, modelHash: 424242n }, theirEnclave.signing));
+                    : kind === 'invalidReceipt'
+                      ? proveInvalidReceiptMessage(signReceipt({ ...fields, modelHash: 424242n }, theirEnclave.signing))
+                      : proveChannelEquivocationMessage(
+                            signChannelReceipt({ ...channelFields, seqno: 6n, amount: toNano('0.5') }, theirEnclave.signing),
+                            signChannelReceipt(channelFields, theirEnclave.signing),
+                        );
             r = await theirs.send(reporter.getSender(), { value: proofFee }, body);
             expect(r.transactions).toHaveTransaction({ to: theirs.address, success: true });
-            record(`provider.${kind === 'equivocation' ? 'proveEquivocation' : 'proveInvalidReceipt'}`, computeGas(txAt(r, theirs.address)), GAS_PROVIDER_PROOF);
+            record(`provider.prove${kind[0].toUpperCase()}${kind.slice(1)}`, computeGas(txAt(r, theirs.address)), GAS_PROVIDER_PROOF);
         }
 
         if (process.env.UPDATE_GAS_TABLE) {

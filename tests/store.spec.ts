@@ -744,3 +744,278 @@ describe('JobStore crash safety', () => {
         }
     }, 90_000);
 });
+
+// ---------------------------------------------------------------------------
+// Payment channel receipts: the compare-and-swap
+
+// (Imports are hoisted; kept here so this block is appended whole.)
+import type { SignedChannelEntry } from '../runner/store';
+import { ChannelReceiptFields, nextRoot, signChannelReceipt } from '../wrappers/channelReceipt';
+
+describe('JobStore channel receipts', () => {
+    let dir: string;
+    let path: string;
+    const opened: JobStore[] = [];
+    const openStore = (p = path): JobStore => {
+        const s = JobStore.open(p, { enclaveKey: enclave.publicKey });
+        opened.push(s);
+        return s;
+    };
+    const channel = new Address(0, sha('channel C'));
+    const OPEN_ID = (1n << 63n) + 5n;
+    const note = (s: JobStore, openId = OPEN_ID) => s.noteChannel({ channel, openId, modelHash: hashInt('model'), expiresAt: NOW + 3600, seenAt: NOW });
+
+    /** The entry an honest enclave records for request `label` after `last` (undefined: the first). */
+    function next(
+        last: { seqno: bigint; amount: bigint; requests: bigint; root: bigint } | undefined,
+        label: string,
+        amount: bigint,
+        over: Partial<ChannelReceiptFields> = {},
+        opts: { key?: Ed25519KeyPair; prev?: bigint; response?: Buffer } = {},
+    ): SignedChannelEntry {
+        const sealedResponse = opts.response ?? sha(`response ${label}`);
+        const step = { prev: opts.prev ?? last?.root ?? 0n, requestHash: hashInt(`request ${label}`), responseHash: BigInt('0x' + createHash('sha256').update(sealedResponse).digest('hex')), amount };
+        const fields: ChannelReceiptFields = {
+            channel,
+            openId: OPEN_ID,
+            seqno: (last?.seqno ?? 0n) + 1n,
+            amount: (last?.amount ?? 0n) + amount,
+            requests: (last?.requests ?? 0n) + 1n,
+            root: nextRoot(step),
+            final: false,
+            ...over,
+        };
+        const signed = signChannelReceipt(fields, opts.key ?? enclave);
+        return { channel: fields.channel, openId: fields.openId, ...signed, served: { step, clientKey: sha(`key ${label}`), sealedResponse, inputUnits: 3n, outputUnits: 4n } };
+    }
+
+    function finalAfter(last: { seqno: bigint; amount: bigint; requests: bigint; root: bigint }, over: Partial<ChannelReceiptFields> = {}): SignedChannelEntry {
+        const signed = signChannelReceipt({ channel, openId: OPEN_ID, seqno: last.seqno + 1n, amount: last.amount, requests: last.requests, root: last.root, final: true, ...over }, enclave);
+        return { channel, openId: OPEN_ID, ...signed };
+    }
+
+    beforeEach(() => {
+        dir = mkdtempSync(join(tmpdir(), 'chrysalis-store-channel-'));
+        path = join(dir, 'jobs.db');
+    });
+    afterEach(() => {
+        for (const s of opened.splice(0)) s.close();
+        rmSync(dir, { recursive: true, force: true });
+    });
+
+    it('records a chain of receipts, finds them by seqno, request and client key, and keeps them across a reopen', () => {
+        const s = openStore();
+        expect(note(s)).toBe(true);
+        expect(note(s)).toBe(false);
+        const r1 = s.recordChannelReceipt(next(undefined, 'a', 1000n), NOW);
+        const r2 = s.recordChannelReceipt(next(r1, 'b', MAX_COINS - 1000n), NOW);
+        expect([r1.seqno, r2.seqno]).toEqual([1n, 2n]);
+        expect(r2).toMatchObject({ amount: MAX_COINS, requests: 2n, final: false, openId: OPEN_ID });
+        expect(r2.served!.step).toEqual({ prev: r1.root, requestHash: hashInt('request b'), responseHash: r2.served!.step.responseHash, amount: MAX_COINS - 1000n });
+        s.close();
+        const again = openStore();
+        expect(again.latestChannelReceipt(channel, OPEN_ID)!.receipt.hash()).toEqual(r2.receipt.hash());
+        expect(again.channelReceiptAt(channel, OPEN_ID, 1n)!.receipt.hash()).toEqual(r1.receipt.hash());
+        expect(again.channelReceiptAt(channel, OPEN_ID, 3n)).toBeUndefined();
+        expect(again.channelReceiptByRequest(channel, OPEN_ID, hashInt('request b'))!.seqno).toBe(2n);
+        expect(again.channelReceiptByClientKey(channel, OPEN_ID, sha('key a'))!.seqno).toBe(1n);
+        expect(again.channelReceiptByClientKey(channel, OPEN_ID, sha('key z'))).toBeUndefined();
+        expect(again.channelReceipts(channel, OPEN_ID).map((r) => r.seqno)).toEqual([1n, 2n]);
+        expect(again.latestOpening(channel)).toMatchObject({ openId: OPEN_ID, status: 'open', modelHash: hashInt('model'), expiresAt: NOW + 3600 });
+    });
+
+    it('refuses out-of-order and repeated seqnos: one receipt per seqno, the first kept', () => {
+        const s = openStore();
+        note(s);
+        const first = next(undefined, 'a', 10n);
+        const second = next({ seqno: 1n, amount: 10n, requests: 1n, root: nextRoot(first.served!.step) }, 'b', 20n);
+        expectStoreError(() => s.recordChannelReceipt(second, NOW), 'conflict', /seqno 2 does not follow the latest stored 0/);
+        const r1 = s.recordChannelReceipt(first, NOW);
+        // Another receipt for seqno 1 (a racing request, a restart that forgot): refused, the first stays.
+        expectStoreError(() => s.recordChannelReceipt(next(undefined, 'a-bis', 11n), NOW), 'conflict', /seqno 1 does not follow the latest stored 1/);
+        expectStoreError(() => s.recordChannelReceipt(next(r1, 'c', 5n, { seqno: 3n }), NOW), 'conflict', /seqno 3 does not follow/);
+        expect(s.recordChannelReceipt(second, NOW).seqno).toBe(2n);
+        expect(s.channelReceipts(channel, OPEN_ID).map((r) => r.receipt.hash().toString('hex'))).toEqual([r1.receipt.hash().toString('hex'), second.receipt.hash().toString('hex')]);
+    });
+
+    it('refuses a receipt that does not chain from the latest: another prev, an amount not grown by the step (or lower), a request count off', () => {
+        const s = openStore();
+        note(s);
+        const r1 = s.recordChannelReceipt(next(undefined, 'a', 100n), NOW);
+        expectStoreError(() => s.recordChannelReceipt(next(r1, 'b', 5n, {}, { prev: 0n }), NOW), 'conflict', /step.prev is not the latest root/);
+        expectStoreError(() => s.recordChannelReceipt(next(r1, 'b', 5n, { amount: 99n }), NOW), 'conflict', /amount 99 is not 100 \+ 5/);
+        expectStoreError(() => s.recordChannelReceipt(next(r1, 'b', 5n, { amount: 106n }), NOW), 'conflict', /amount 106 is not 100 \+ 5/);
+        expectStoreError(() => s.recordChannelReceipt(next(r1, 'b', 5n, { requests: 3n }), NOW), 'conflict', /requests 3 is not 1 \+ 1/);
+        expect(s.channelReceipts(channel, OPEN_ID)).toHaveLength(1);
+    });
+
+    it('a final receipt repeats the latest and ends the chain: nothing is recorded after it', () => {
+        const s = openStore();
+        note(s);
+        const r1 = s.recordChannelReceipt(next(undefined, 'a', 100n), NOW);
+        expectStoreError(() => s.recordChannelReceipt(finalAfter(r1, { amount: 101n }), NOW), 'conflict', /final amount 101 is not the latest 100/);
+        expectStoreError(() => s.recordChannelReceipt(finalAfter(r1, { root: 7n }), NOW), 'conflict', /final root/);
+        const f = s.recordChannelReceipt(finalAfter(r1), NOW);
+        expect(f).toMatchObject({ seqno: 2n, amount: 100n, final: true, served: null });
+        expectStoreError(() => s.recordChannelReceipt(next(r1, 'b', 5n, { seqno: 3n }, { prev: r1.root }), NOW), 'conflict', /final receipt/);
+        expectStoreError(() => s.recordChannelReceipt(finalAfter(f), NOW), 'conflict', /final receipt/);
+        // A final receipt of an opening that served nothing: amount 0, seqno 1.
+        note(s, OPEN_ID + 1n);
+        const empty = signChannelReceipt({ channel, openId: OPEN_ID + 1n, seqno: 1n, amount: 0n, requests: 0n, root: 0n, final: true }, enclave);
+        expect(s.recordChannelReceipt({ channel, openId: OPEN_ID + 1n, ...empty }, NOW).final).toBe(true);
+    });
+
+    it('records only for a noted, open opening', () => {
+        const s = openStore();
+        expectStoreError(() => s.recordChannelReceipt(next(undefined, 'a', 1n), NOW), 'not-found', /noteChannel first/);
+        note(s);
+        const r1 = s.recordChannelReceipt(next(undefined, 'a', 1n), NOW);
+        expect(s.openChannels().map((c) => c.openId)).toEqual([OPEN_ID]);
+        expect(s.markChannelAddressEnded(channel, 'released', NOW + 1)).toBe(1);
+        expect(s.markChannelAddressEnded(channel, 'expired', NOW + 2)).toBe(0);
+        expect(s.getChannel(channel, OPEN_ID)).toMatchObject({ status: 'ended', outcome: 'released' });
+        expect(s.openChannels()).toEqual([]);
+        expect(s.channelCounts()).toEqual({ open: 0, ended: 1 });
+        expectStoreError(() => s.recordChannelReceipt(next(r1, 'b', 1n), NOW), 'conflict', /has ended/);
+    });
+
+    it('refuses receipts that do not hold on their own', () => {
+        const s = openStore();
+        note(s);
+        expectStoreError(() => s.recordChannelReceipt(next(undefined, 'a', 1n, {}, { key: other }), NOW), 'invalid-argument', /not by this store's enclave key/);
+        const good = next(undefined, 'a', 1n);
+        expectStoreError(() => s.recordChannelReceipt({ ...good, served: { ...good.served!, sealedResponse: Buffer.from('other') } }, NOW), 'invalid-argument', /sha256 of sealedResponse/);
+        expectStoreError(() => s.recordChannelReceipt({ ...good, served: { ...good.served!, step: { ...good.served!.step, amount: 2n } } }, NOW), 'invalid-argument', /does not hash to the receipt's root/);
+        expectStoreError(() => s.recordChannelReceipt({ ...good, served: undefined }, NOW), 'invalid-argument', /must be final/);
+        const elsewhere = next(undefined, 'a', 1n, { channel: escrowA });
+        expectStoreError(() => s.recordChannelReceipt({ ...elsewhere, channel }, NOW), 'invalid-argument', /another channel or opening/);
+        expectStoreError(() => s.recordChannelReceipt({ ...good, signature: Buffer.alloc(63) }, NOW), 'invalid-argument', /64 bytes/);
+        expect(s.channelReceipts(channel, OPEN_ID)).toEqual([]);
+        expect(s.recordChannelReceipt(good, NOW).seqno).toBe(1n);
+    });
+
+    it('two connections to one file: the one that read a stale latest is refused', () => {
+        const a = openStore();
+        const b = openStore();
+        note(a);
+        a.recordChannelReceipt(next(undefined, 'a', 1n), NOW);
+        // Both read seqno 1 as the latest and sign seqno 2; B records first.
+        const seenByA = a.latestChannelReceipt(channel, OPEN_ID)!;
+        const seenByB = b.latestChannelReceipt(channel, OPEN_ID)!;
+        expect(seenByA.seqno).toBe(seenByB.seqno);
+        b.recordChannelReceipt(next(seenByB, 'from B', 2n), NOW);
+        expectStoreError(() => a.recordChannelReceipt(next(seenByA, 'from A', 3n), NOW), 'conflict', /seqno 2 does not follow the latest stored 2/);
+        expect(a.channelReceipts(channel, OPEN_ID).map((r) => r.served!.step.requestHash)).toEqual([hashInt('request a'), hashInt('request from B')]);
+    });
+
+    it('a store made before channels gets the tables on open and keeps schema version 1', () => {
+        openStore().close();
+        const raw = new Database(path);
+        raw.exec('DROP TABLE channel_receipts; DROP TABLE channels;');
+        raw.close();
+        const s = openStore();
+        note(s);
+        expect(s.recordChannelReceipt(next(undefined, 'a', 1n), NOW).seqno).toBe(1n);
+        expect(connectionOf(s).prepare("SELECT value FROM meta WHERE key = 'schema_version'").pluck().get()).toBe('1');
+    });
+
+    it('notes claim attempts durably, only for a stored receipt', () => {
+        const s = openStore();
+        note(s);
+        s.recordChannelReceipt(next(undefined, 'a', 1n), NOW);
+        expect(s.noteClaimAttempt(channel, OPEN_ID, 1n, NOW + 5)).toMatchObject({ claimAttempts: 1, lastClaimSeqno: 1n, lastClaimAt: NOW + 5 });
+        expectStoreError(() => s.noteClaimAttempt(channel, OPEN_ID, 2n, NOW + 6), 'not-found', /no receipt 2/);
+        expectStoreError(() => s.noteClaimAttempt(channel, OPEN_ID, 0n, NOW + 6), 'invalid-argument');
+    });
+
+    it('two processes racing to extend one chain: every seqno once, every receipt chained, the losers refused', async () => {
+        openStore().close();
+        const setup = openStore();
+        note(setup);
+        setup.close();
+        const script = `
+            const crypto = require('crypto');
+            const { Address } = require('@ton/core');
+            const { JobStore } = require(${JSON.stringify(join(REPO, 'runner', 'store'))});
+            const { keyPairFromSeed } = require(${JSON.stringify(join(REPO, 'wrappers', 'ed25519'))});
+            const cr = require(${JSON.stringify(join(REPO, 'wrappers', 'channelReceipt'))});
+            const env = process.env;
+            const key = keyPairFromSeed(Buffer.from(env.SEED, 'hex'));
+            const store = JobStore.open(env.DB, { enclaveKey: key.publicKey });
+            const channel = new Address(0, Buffer.from(env.CHANNEL, 'hex'));
+            const openId = BigInt(env.OPEN_ID);
+            const amount = env.VARIANT === 'A' ? 1n : 2n;
+            let inserted = 0, conflicts = 0;
+            process.stdout.write('ready\\n');
+            process.stdin.once('data', () => {
+                while (inserted < Number(env.COUNT)) {
+                    const last = store.latestChannelReceipt(channel, openId);
+                    const sealedResponse = crypto.randomBytes(40);
+                    const step = { prev: last ? last.root : 0n, requestHash: BigInt('0x' + crypto.randomBytes(32).toString('hex')),
+                        responseHash: BigInt('0x' + crypto.createHash('sha256').update(sealedResponse).digest('hex')), amount };
+                    const signed = cr.signChannelReceipt({ channel, openId, seqno: (last ? last.seqno : 0n) + 1n, amount: (last ? last.amount : 0n) + amount,
+                        requests: (last ? last.requests : 0n) + 1n, root: cr.nextRoot(step), final: false }, key);
+                    // Widen the window between reading the latest and recording, as a model run would.
+                    Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 1);
+                    try {
+                        store.recordChannelReceipt({ channel, openId, receipt: signed.receipt, signature: signed.signature,
+                            served: { step, clientKey: crypto.randomBytes(32), sealedResponse, inputUnits: 1n, outputUnits: 1n } }, ${NOW});
+                        inserted++;
+                    } catch (e) {
+                        if (e.code !== 'conflict') throw e;
+                        conflicts++;
+                    }
+                }
+                store.close();
+                process.stdout.write('done ' + inserted + ' ' + conflicts + '\\n');
+            });
+        `;
+        const COUNT = 60;
+        const run = (variant: 'A' | 'B') => {
+            const child = spawn(process.execPath, ['-r', 'ts-node/register/transpile-only', '-e', script], {
+                cwd: REPO,
+                env: { ...process.env, DB: path, SEED: sha('enclave').toString('hex'), CHANNEL: channel.hash.toString('hex'), OPEN_ID: OPEN_ID.toString(), VARIANT: variant, COUNT: String(COUNT) },
+                stdio: ['pipe', 'pipe', 'pipe'],
+            });
+            let out = '';
+            let err = '';
+            child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+            const ready = new Promise<void>((resolve) => {
+                child.stdout!.on('data', (c: Buffer) => ((out += c.toString()), out.includes('ready') && resolve()));
+                child.on('close', () => resolve()); // a child that died early must not hang the test
+            });
+            const done = new Promise<{ inserted: number; conflicts: number }>((resolve, reject) =>
+                child.on('close', (code) => {
+                    const m = /done (\d+) (\d+)/.exec(out);
+                    if (code !== 0 || !m) reject(new Error(`child ${variant} exited ${code}: ${err}`));
+                    else resolve({ inserted: Number(m[1]), conflicts: Number(m[2]) });
+                }),
+            );
+            return { child, ready, done };
+        };
+        const a = run('A');
+        const b = run('B');
+        await Promise.all([a.ready, b.ready]);
+        // Ending stdin starts both at once and lets them exit when done.
+        a.child.stdin!.end('go\n');
+        b.child.stdin!.end('go\n');
+        const [ra, rb] = await Promise.all([a.done, b.done]);
+        expect(ra.inserted + rb.inserted).toBe(2 * COUNT);
+        // The race happened: some records were refused and retried.
+        expect(ra.conflicts + rb.conflicts).toBeGreaterThan(0);
+
+        const s = openStore();
+        const stored = s.channelReceipts(channel, OPEN_ID);
+        expect(stored.map((r) => r.seqno)).toEqual(Array.from({ length: 2 * COUNT }, (_, i) => BigInt(i + 1)));
+        let amount = 0n;
+        let root = 0n;
+        for (const r of stored) {
+            expect(r.served!.step.prev).toBe(root);
+            amount += r.served!.step.amount;
+            expect(r.amount).toBe(amount);
+            root = r.root;
+            expect(verifyHash(r.receipt.hash(), r.signature, enclave.publicKey)).toBe(true);
+        }
+        expect(amount).toBe(BigInt(COUNT) * 1n + BigInt(COUNT) * 2n);
+    }, 60_000);
+});

@@ -10,6 +10,11 @@ import {
     storeVerdict,
     SubmitVerdict,
     Verdict,
+    CHANNEL_VERDICT_TAG,
+    ChannelVerdict,
+    loadChannelVerdict,
+    storeChannelVerdict,
+    SubmitChannelVerdict,
     VERDICT_CLIENT_WINS,
     VERDICT_PROVIDER_WINS,
     VERDICT_TAG,
@@ -153,4 +158,47 @@ export function signedVerdictFromJson(j: SignedVerdictJson): SignedVerdict {
         signatures.set(Number(index), Buffer.from(hex, 'hex'));
     }
     return { verdict, signatures };
+}
+
+// ---------------- channel verdicts ----------------
+
+export { CHANNEL_VERDICT_TAG };
+
+/** What the arbiters decide about one disputed request of a channel. */
+export interface ChannelVerdictFields {
+    channel: Address;
+    /** The channel's openId. */
+    openId: bigint;
+    /** The disputed receipt's seqno (ChannelInfo.lastDisputedSeqno). */
+    seqno: bigint;
+    outcome: bigint;
+    slashAmount: bigint;
+    deadline: number;
+    feeTo: Address;
+}
+
+export function buildChannelVerdict(f: ChannelVerdictFields): Cell {
+    const v: ChannelVerdict = {
+        $$type: 'ChannelVerdict',
+        tag: CHANNEL_VERDICT_TAG,
+        channel: f.channel,
+        openId: f.openId,
+        seqno: f.seqno,
+        outcome: f.outcome,
+        slashAmount: f.slashAmount,
+        deadline: BigInt(f.deadline),
+        feeTo: f.feeTo,
+    };
+    return beginCell().store(storeChannelVerdict(v)).endCell();
+}
+
+export function parseChannelVerdict(verdict: Cell): ChannelVerdict {
+    const v = loadChannelVerdict(verdict.beginParse());
+    if (v.tag !== CHANNEL_VERDICT_TAG) throw new VerdictError(`not a channel verdict (tag ${v.tag})`);
+    return v;
+}
+
+/** The body of SubmitChannelVerdict (signatures by arbiter index, as for escrows). */
+export function submitChannelVerdictMessage(signed: SignedVerdict, arbiters: Dictionary<number, bigint>, queryId = 0n): SubmitChannelVerdict {
+    return { $$type: 'SubmitChannelVerdict', queryId, verdict: signed.verdict, signatures: signatureDictionary(signed.signatures), arbiters };
 }

@@ -12,6 +12,7 @@ import { allowlist, allowlistRunner, createLocalNet, labelKey, LocalNet, registe
 import { Model, ModelSet, ReferenceModel } from '../../runner/models';
 import { RunnerNode, RunnerNodeOptions } from '../../runner/node';
 import { ChrysalisClient } from '../../sdk/client';
+import { ChannelClient } from '../../sdk/channel';
 import { PRICES } from '../../demo/marketplace';
 import { ALLOWLIST_MODEL } from '../../wrappers/Registry';
 
@@ -27,6 +28,8 @@ export interface Market {
     chain: SandboxChain;
     client: ChainWallet;
     sdk: ChrysalisClient;
+    /** The same client's payment channels. */
+    channels: ChannelClient;
     dataRoot: string;
     providers: Record<string, { owner: ChainWallet; hot: ChainWallet; node: RunnerNode; provider: Address }>;
     /** A runner node for `name` over the same data directory (a restart). */
@@ -76,11 +79,13 @@ export async function startMarket(specs: MarketProvider[]): Promise<Market> {
     }
     const client = await chain.wallet('e2e:client', toNano('1000'));
     const sdk = new ChrysalisClient({ chain, wallet: client, registry: net.registry, quoteVerifier: net.vendor.quoteVerifier });
+    const channels = new ChannelClient({ chain, wallet: client, registry: net.registry, quoteVerifier: net.vendor.quoteVerifier });
     return {
         net,
         chain,
         client,
         sdk,
+        channels,
         dataRoot,
         providers,
         async restart(name, extra = {}) {
@@ -113,5 +118,5 @@ export async function successfulCalls(chain: SandboxChain, escrow: Address, op: 
     });
 }
 
-export const OP = { submitReceipt: 0x30000003, release: 0x30000004, faultReward: 0x20000042 };
+export const OP = { submitReceipt: 0x30000003, release: 0x30000004, faultReward: 0x20000042, claimChannel: 0x40000003, channelPayment: 0x4000000b, channelRefund: 0x4000000c };
 
