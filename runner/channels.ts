@@ -31,7 +31,8 @@ import { buildChannelReceipt, ChannelReceiptFields, channelReceiptHash, ChannelS
 import { bufferToBigInt } from '../wrappers/ed25519';
 import { ChainBackend, ChainWallet } from './chain';
 import { open, seal } from './envelope';
-import { decodeInferenceRequest, InferenceResult, ModelError, ModelSet } from './models';
+import { InferenceResult, ModelError, ModelSet } from './models';
+import { openRequest } from './requests';
 import {
     ChannelAnswerJson,
     ChannelCloseAnswerJson,
@@ -243,21 +244,7 @@ export class ChannelService {
         if (latest?.final) throw new JobError('channel-closing', 'the final receipt is signed: nothing more is served in this opening');
 
         const context = jobContext(channel);
-        let secret: Buffer;
-        let plaintext: Buffer;
-        try {
-            secret = tee.sharedSecret(s.clientKey);
-            plaintext = open(secret, 'request', context, s.sealedRequest);
-        } catch {
-            throw new JobError('undecryptable', 'the request cannot be decrypted by this enclave for this channel');
-        }
-        let request;
-        try {
-            request = decodeInferenceRequest(plaintext);
-        } catch (e) {
-            throw new JobError('bad-request', e instanceof ModelError ? e.message : 'the request is not valid');
-        }
-        if (request.model !== model.name) throw new JobError('model-mismatch', `the channel pays for ${model.name}, the request asks for ${request.model}`);
+        const { secret, request } = openRequest(tee, context, s, model.name, 'channel');
 
         // What the deposit still pays for, and the output cap that keeps the new cumulative amount within it.
         const spent = latest?.amount ?? 0n;

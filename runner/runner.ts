@@ -32,8 +32,9 @@ import {
 import { buildReceipt, receiptHash, signedReceiptToJson, submitReceiptMessage } from '../wrappers/receipt';
 import { bufferToBigInt } from '../wrappers/ed25519';
 import { ChainBackend, ChainWallet } from './chain';
-import { open, seal } from './envelope';
-import { decodeInferenceRequest, InferenceResult, ModelError, ModelSet } from './models';
+import { seal } from './envelope';
+import { InferenceResult, ModelError, ModelSet } from './models';
+import { openRequest } from './requests';
 import { ChannelAnswerJson, ChannelCloseAnswerJson, ChannelStateJson, JobError, JobAnswerJson, jobContext, Prices, priceOf, requestHashOf, responseHashOf } from './protocol';
 import { JobRecord, JobStore } from './store';
 import { TeeBackend } from './tee';
@@ -254,21 +255,7 @@ export class EnclaveRunner {
         if (!model) throw new JobError('model-not-served', 'this runner does not serve the escrow’s model');
 
         const context = jobContext(s.escrow);
-        let secret: Buffer;
-        let plaintext: Buffer;
-        try {
-            secret = tee.sharedSecret(s.clientKey);
-            plaintext = open(secret, 'request', context, s.sealedRequest);
-        } catch {
-            throw new JobError('undecryptable', 'the request cannot be decrypted by this enclave for this escrow');
-        }
-        let request;
-        try {
-            request = decodeInferenceRequest(plaintext);
-        } catch (e) {
-            throw new JobError('bad-request', e instanceof ModelError ? e.message : 'the request is not valid');
-        }
-        if (request.model !== model.name) throw new JobError('model-mismatch', `the escrow pays for ${model.name}, the request asks for ${request.model}`);
+        const { secret, request } = openRequest(tee, context, s, model.name, 'escrow');
 
         // Cap the output so the price stays within maxAmount, at the worst case of the input's own count.
         const { prices } = this.o;

@@ -3,7 +3,7 @@
 // the enclave signed, re-run the model and compare. A non-deterministic model
 // needs human judgement: `judgeDispute` says so rather than guess.
 import { createPrivateKey, diffieHellman } from 'crypto';
-import { Address } from '@ton/core';
+import { Address, Cell } from '@ton/core';
 import { Escrow } from '../wrappers/Escrow';
 import { Provider } from '../wrappers/Provider';
 import { ESCROW_DISPUTED } from '../wrappers/Registry';
@@ -93,15 +93,25 @@ export function signJudgement(
     v: { escrow: Address; engageId: bigint; slashAmount: bigint; deadline: number; feeTo: Address },
     arbiters: Map<number, Ed25519KeyPair>,
 ): SignedVerdict {
+    return signOutcome(judgement, v.slashAmount, arbiters, (outcome, slashAmount) =>
+        buildVerdict({ escrow: v.escrow, engageId: v.engageId, outcome, slashAmount, deadline: v.deadline, feeTo: v.feeTo }),
+    );
+}
+
+/**
+ * Builds the verdict cell for a decided judgement (a ClientWins verdict
+ * carries the slash, a ProviderWins one none) and has every arbiter sign it.
+ * Shared by escrow and channel verdicts.
+ */
+export function signOutcome(
+    judgement: Judgement,
+    slashAmount: bigint,
+    arbiters: Map<number, Ed25519KeyPair>,
+    build: (outcome: bigint, slashAmount: bigint) => Cell,
+): SignedVerdict {
     if (judgement.outcome === 'undetermined') throw new Error('an undetermined dispute has no verdict to sign');
-    const verdict = buildVerdict({
-        escrow: v.escrow,
-        engageId: v.engageId,
-        outcome: judgement.outcome === 'client-wins' ? VERDICT_CLIENT_WINS : VERDICT_PROVIDER_WINS,
-        slashAmount: judgement.outcome === 'client-wins' ? v.slashAmount : 0n,
-        deadline: v.deadline,
-        feeTo: v.feeTo,
-    });
+    const clientWins = judgement.outcome === 'client-wins';
+    const verdict = build(clientWins ? VERDICT_CLIENT_WINS : VERDICT_PROVIDER_WINS, clientWins ? slashAmount : 0n);
     const signatures = new Map<number, Buffer>();
     for (const [index, key] of arbiters) signatures.set(index, signVerdict(verdict, key));
     return { verdict, signatures };

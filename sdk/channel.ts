@@ -46,7 +46,7 @@ import {
     verifyChannelReceipt,
 } from '../wrappers/channelReceipt';
 import { bigIntToBuffer32, bufferToBigInt, Ed25519KeyPair, verifyHash } from '../wrappers/ed25519';
-import { buildChannelVerdict, SignedVerdict, signVerdict, submitChannelVerdictMessage, VERDICT_CLIENT_WINS, VERDICT_PROVIDER_WINS } from '../wrappers/verdict';
+import { buildChannelVerdict, SignedVerdict, submitChannelVerdictMessage } from '../wrappers/verdict';
 import { ChainBackend, OutgoingMessage, SendReport } from '../runner/chain';
 import { clientSharedSecret, open, requestKeyPair, seal, x25519PublicKey } from '../runner/envelope';
 import { InferenceRequest, InferenceResult, ModelSet, parseInferenceRequest } from '../runner/models';
@@ -73,6 +73,7 @@ import {
     responseHashOf,
 } from '../runner/protocol';
 import type { ClientOptions, ProviderHandle } from './client';
+import { signOutcome } from './arbiter';
 import type { Judgement } from './arbiter';
 
 /** Why a channel operation stopped. Disputable codes come with the `seqno` of a receipt that is kept and can be disputed. */
@@ -744,17 +745,7 @@ export function signChannelJudgement(
     v: { channel: Address; openId: bigint; seqno: bigint; slashAmount: bigint; deadline: number; feeTo: Address },
     arbiters: Map<number, Ed25519KeyPair>,
 ): SignedVerdict {
-    if (judgement.outcome === 'undetermined') throw new Error('an undetermined dispute has no verdict to sign');
-    const verdict = buildChannelVerdict({
-        channel: v.channel,
-        openId: v.openId,
-        seqno: v.seqno,
-        outcome: judgement.outcome === 'client-wins' ? VERDICT_CLIENT_WINS : VERDICT_PROVIDER_WINS,
-        slashAmount: judgement.outcome === 'client-wins' ? v.slashAmount : 0n,
-        deadline: v.deadline,
-        feeTo: v.feeTo,
-    });
-    const signatures = new Map<number, Buffer>();
-    for (const [index, key] of arbiters) signatures.set(index, signVerdict(verdict, key));
-    return { verdict, signatures };
+    return signOutcome(judgement, v.slashAmount, arbiters, (outcome, slashAmount) =>
+        buildChannelVerdict({ channel: v.channel, openId: v.openId, seqno: v.seqno, outcome, slashAmount, deadline: v.deadline, feeTo: v.feeTo }),
+    );
 }
