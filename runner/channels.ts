@@ -31,8 +31,8 @@ import { buildChannelReceipt, ChannelReceiptFields, channelReceiptHash, ChannelS
 import { bufferToBigInt } from '../wrappers/ed25519';
 import { ChainBackend, ChainWallet } from './chain';
 import { open, seal } from './envelope';
-import { InferenceResult, ModelError, ModelSet } from './models';
-import { openRequest } from './requests';
+import { ModelSet } from './models';
+import { openRequest, runMetered } from './requests';
 import {
     ChannelAnswerJson,
     ChannelCloseAnswerJson,
@@ -43,7 +43,6 @@ import {
     JobError,
     jobContext,
     Prices,
-    priceOf,
     requestHashOf,
     responseHashOf,
 } from './protocol';
@@ -249,24 +248,14 @@ export class ChannelService {
         // What the deposit still pays for, and the output cap that keeps the new cumulative amount within it.
         const spent = latest?.amount ?? 0n;
         const left = info.deposit - spent;
-        const inputBound = BigInt(estimateInputUnits(request.messages));
-        const budget = left - inputBound * prices.perInputUnit;
-        const affordable = prices.perOutputUnit === 0n ? BigInt(request.maxOutputTokens) : budget < 0n ? 0n : budget / prices.perOutputUnit;
-        if (left <= 0n || affordable < 1n) throw new JobError('deposit-exhausted', `the deposit left (${left < 0n ? 0n : left} nanoton) does not pay for this input and one output unit`);
-        const maxOutputTokens = Number(affordable < BigInt(request.maxOutputTokens) ? affordable : BigInt(request.maxOutputTokens));
-
-        let result: InferenceResult;
-        try {
-            result = await model.complete({ ...request, maxOutputTokens });
-        } catch (e) {
-            const message = e instanceof ModelError ? `${e.kind}: ${e.message}` : String(e);
-            log.warn({ err: message }, 'model failed');
-            throw new JobError('model-failed', message);
-        }
-        const inputUnits = BigInt(result.inputUnits);
-        const outputUnits = BigInt(result.outputUnits);
-        let amount = priceOf(prices, inputUnits, outputUnits);
-        if (amount > left) amount = left; // a backend that counted more input than the estimate is not the client's problem
+        const { result, inputUnits, outputUnits, amount } = await runMetered(
+            model,
+            request,
+            prices,
+            left,
+            () => new JobError('deposit-exhausted', `the deposit left (${left < 0n ? 0n : left} nanoton) does not pay for this input and one output unit`),
+            log,
+        );
 
         const sealedResponse = seal(secret, 'response', context, Buffer.from(JSON.stringify(result)));
         const step: ChannelStepFields = { prev: latest?.root ?? 0n, requestHash, responseHash: responseHashOf(sealedResponse), amount };
@@ -443,10 +432,3 @@ export const ENGAGE_CHANNEL_OP = 0x20000050;
 export const CHANNEL_ENDED_OP = 0x20000051;
 export const SLASH_FROM_CHANNEL_OP = 0x20000052;
 const JOB_ENGAGED_OP = 0x20000031;
-
-/** An upper bound of the input's units before the model counts them: used only to cap the output to what the payer can still pay (an escrow's maxAmount, a channel's deposit left). */
-export function estimateInputUnits(messages: { content: string }[]): number {
-    let n = 0;
-    for (const m of messages) n += Buffer.byteLength(m.content, 'utf8') + 4;
-    return n;
-}

@@ -33,12 +33,12 @@ import { buildReceipt, receiptHash, signedReceiptToJson, submitReceiptMessage } 
 import { bufferToBigInt } from '../wrappers/ed25519';
 import { ChainBackend, ChainWallet } from './chain';
 import { seal } from './envelope';
-import { InferenceResult, ModelError, ModelSet } from './models';
-import { openRequest } from './requests';
-import { ChannelAnswerJson, ChannelCloseAnswerJson, ChannelStateJson, JobError, JobAnswerJson, jobContext, Prices, priceOf, requestHashOf, responseHashOf } from './protocol';
+import { ModelSet } from './models';
+import { openRequest, runMetered } from './requests';
+import { ChannelAnswerJson, ChannelCloseAnswerJson, ChannelStateJson, JobError, JobAnswerJson, jobContext, Prices, requestHashOf, responseHashOf } from './protocol';
 import { JobRecord, JobStore } from './store';
 import { TeeBackend } from './tee';
-import { ChannelService, ChannelStore, ChannelTickReport, DEFAULT_CHANNEL_CLAIM_THRESHOLD, estimateInputUnits } from './channels';
+import { ChannelService, ChannelStore, ChannelTickReport, DEFAULT_CHANNEL_CLAIM_THRESHOLD } from './channels';
 
 /** What an escrow's closing outcome (EscrowClosed / JobEnded) is called in logs and the store. */
 export const OUTCOME_NAMES: Readonly<Record<number, string>> = Object.freeze({
@@ -259,24 +259,14 @@ export class EnclaveRunner {
 
         // Cap the output so the price stays within maxAmount, at the worst case of the input's own count.
         const { prices } = this.o;
-        const inputBound = BigInt(estimateInputUnits(request.messages));
-        const budget = info.maxAmount - inputBound * prices.perInputUnit;
-        const affordable = prices.perOutputUnit === 0n ? BigInt(request.maxOutputTokens) : budget < 0n ? 0n : budget / prices.perOutputUnit;
-        if (affordable < 1n) throw new JobError('escrow-too-small', `maxAmount ${info.maxAmount} does not pay for this input and one output unit`);
-        const maxOutputTokens = Number(affordable < BigInt(request.maxOutputTokens) ? affordable : BigInt(request.maxOutputTokens));
-
-        let result: InferenceResult;
-        try {
-            result = await model.complete({ ...request, maxOutputTokens });
-        } catch (e) {
-            const message = e instanceof ModelError ? `${e.kind}: ${e.message}` : String(e);
-            log.warn({ err: message }, 'model failed');
-            throw new JobError('model-failed', message);
-        }
-        const inputUnits = BigInt(result.inputUnits);
-        const outputUnits = BigInt(result.outputUnits);
-        let amount = priceOf(prices, inputUnits, outputUnits);
-        if (amount > info.maxAmount) amount = info.maxAmount; // a backend that counted more input than the estimate is not the client's problem
+        const { result, inputUnits, outputUnits, amount } = await runMetered(
+            model,
+            request,
+            prices,
+            info.maxAmount,
+            () => new JobError('escrow-too-small', `maxAmount ${info.maxAmount} does not pay for this input and one output unit`),
+            log,
+        );
 
         const sealedResponse = seal(secret, 'response', context, Buffer.from(JSON.stringify(result)));
         const finishedAt = Math.min(await chain.now(), Number(info.deadline));
