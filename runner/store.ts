@@ -26,7 +26,7 @@ import { createHash } from 'crypto';
 import Database from 'better-sqlite3';
 import { Address, Cell } from '@ton/core';
 import { parseReceipt, receiptHash } from '../wrappers/receipt';
-import { ChannelStepFields, channelReceiptHash, nextRoot, parseChannelReceipt } from '../wrappers/channelReceipt';
+import { ChannelReceiptFields, ChannelStepFields, channelReceiptHash, nextRoot, parseChannelReceipt, SignedChannelReceipt } from '../wrappers/channelReceipt';
 import { verifyHash } from '../wrappers/ed25519';
 
 /** Where a job stands: signed (receipt stored), submitted (the Escrow accepted it), released (paid), closed (ended otherwise). */
@@ -129,17 +129,8 @@ export interface SignedChannelEntry {
     served?: ChannelServed;
 }
 
-/** A stored channel receipt with its fields. */
-export interface ChannelReceiptRecord {
-    channel: Address;
-    openId: bigint;
-    seqno: bigint;
-    amount: bigint;
-    requests: bigint;
-    root: bigint;
-    final: boolean;
-    receipt: Cell;
-    signature: Buffer;
+/** A stored channel receipt with its fields (wrappers/channelReceipt.ts owns both shapes). */
+export interface ChannelReceiptRecord extends ChannelReceiptFields, SignedChannelReceipt {
     served: ChannelServed | null;
     createdAt: number;
 }
