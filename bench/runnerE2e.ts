@@ -108,7 +108,7 @@ export class PhaseClock {
     private add(table: Map<Phase, Map<string, Stat>>, phase: Phase | null, name: string, ns: bigint): void {
         if (phase === null) return;
         let byName = table.get(phase);
-        if (!byName) table.set(phase, (byName = new Map()));
+        if (!byName) table.set(phase, (byName = new Map<string, Stat>()));
         const stat = byName.get(name) ?? { ns: 0n, count: 0 };
         stat.ns += ns;
         stat.count++;

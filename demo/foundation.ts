@@ -10,7 +10,7 @@
 // on the basechain), which is dearer than mainnet's current one.
 import { createHash } from 'crypto';
 import { Address, fromNano, toNano } from '@ton/core';
-import { Blockchain, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
+import { Blockchain, SendMessageResult } from '@ton/sandbox';
 import { ALLOWLIST_MEASUREMENT, ALLOWLIST_MODEL, ALLOWLIST_VERIFIER, JAIL_GOVERNANCE, Registry } from '../wrappers/Registry';
 import { Provider } from '../wrappers/Provider';
 import { Escrow } from '../wrappers/Escrow';
@@ -170,7 +170,7 @@ async function main(): Promise<void> {
     );
     const charged = toNano('1.25');
     const receipt = signReceipt(
-        { escrow: escrow.address, engageId: (await escrow.getInfo()).engageId, requestHash, responseHash: 0xfeedn, modelHash: llama, inputUnits: 512n, outputUnits: 2048n, amount: charged, finishedAt: chain.now! },
+        { escrow: escrow.address, engageId: (await escrow.getInfo()).engageId, requestHash, responseHash: 0xfeedn, modelHash: llama, inputUnits: 512n, outputUnits: 2048n, amount: charged, finishedAt: chain.now },
         enclave,
     );
     const trigger = await escrow.getTriggerFee();

@@ -21,7 +21,7 @@ import { arbiterDictionary } from '../wrappers/params';
 import { statusName } from '../wrappers/chrysalis';
 import { bufferToBigInt } from '../wrappers/ed25519';
 import { ChainWallet, SendReport } from '../runner/chain';
-import { allowlistRunner, createLocalNet, labelKey, LocalNet, registerProvider } from '../runner/localnet';
+import { allowlistRunner, createLocalNet, labelKey, registerProvider } from '../runner/localnet';
 import { InferenceRequest, Model, ModelSet, ReferenceModel } from '../runner/models';
 import { RunnerNode } from '../runner/node';
 import { Prices } from '../runner/protocol';

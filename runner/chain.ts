@@ -141,8 +141,8 @@ export class SandboxChain implements ChainBackend {
         return { address: treasury.address, label: name };
     }
 
-    async now(): Promise<number> {
-        return this.blockchain.now ?? Math.floor(Date.now() / 1000);
+    now(): Promise<number> {
+        return Promise.resolve(this.blockchain.now ?? Math.floor(Date.now() / 1000));
     }
 
     provider(address: Address, init?: StateInit | null): ContractProvider {

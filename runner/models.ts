@@ -251,6 +251,7 @@ export class ReferenceModel implements Model {
     readonly modelHash = modelHash(REFERENCE_MODEL_NAME, REFERENCE_MODEL_REVISION, REFERENCE_WEIGHTS_HASH);
 
     /** Answers deterministically; see REFERENCE_MODEL_ALGORITHM. */
+    // eslint-disable-next-line @typescript-eslint/require-await -- async so checkRequest's throws reach the caller as rejections, like every backend's
     async complete(request: InferenceRequest, signal?: AbortSignal): Promise<InferenceResult> {
         checkRequest(this, request, signal);
         // Arrays, not objects: the encoding has no key order to disagree about.
@@ -446,7 +447,7 @@ async function readCapped(response: Response, limit: number): Promise<{ text: st
     if (response.body === null) return { text: '', truncated: false };
     const chunks: Buffer[] = [];
     let size = 0;
-    const reader = response.body.getReader();
+    const reader: ReadableStreamDefaultReader<Uint8Array> = response.body.getReader();
     for (;;) {
         const { done, value } = await reader.read();
         if (done) break;

@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
 # `npm run lint`: formatting, static analysis and type checking. Exits 0 on a
-# clean tree and non-zero on any formatting error, Misti finding or TS error.
+# clean tree and non-zero on any formatting error, Misti finding, TS error or
+# ESLint finding.
 #
 #   1. tact-fmt --check contracts/        Tact's official code style
 #   2. Misti 0.9.0 over tact.config.json  every built-in detector (misti.config.json),
 #                                         minimum severity "info", findings fail
-#   3. tsc --noEmit -p .                  wrappers, scripts and tests (needs build/)
+#   3. tsc --noEmit -p .                  every TypeScript file in tsconfig.json (needs build/)
+#   4. eslint .                           typescript-eslint, type-aware (eslint.config.mjs):
+#                                         floating promises, awaits of non-promises,
+#                                         non-exhaustive switches, ...; findings fail
 #
 # Soufflé: three Misti detectors (DivideBeforeMultiply, ReadOnlyVariables,
 # UnboundLoop) run on the Soufflé Datalog engine, which is not installed here
@@ -55,5 +59,14 @@ if [[ ! -d build/Chrysalis ]]; then
     tool blueprint build --all
 fi
 tool tsc --noEmit -p .
+
+step "eslint . (config eslint.config.mjs)"
+if ! tool eslint --max-warnings 0 .; then
+    cat >&2 <<'EOF'
+lint: ESLint reported findings (above). Fix the code; for a deliberate
+exception, put `// eslint-disable-next-line <rule> -- <reason>` on the line before.
+EOF
+    exit 1
+fi
 
 printf '\nlint: OK\n'

@@ -368,7 +368,7 @@ export class ChannelClient {
         if (state.latest) {
             const step = channelStepFromJson(state.latest.step);
             const pending = channel.pending.get(step.requestHash);
-            if (pending) accepted = await this.accept(channel, state.latest, pending);
+            if (pending) accepted = this.accept(channel, state.latest, pending);
         }
         if (state.final && !channel.final) this.acceptFinal(channel, signedChannelReceiptFromJson(state.final));
         return accepted;

@@ -104,7 +104,6 @@ import { deployFixture, MODEL_A, registerProvider, testKey } from './helpers/fix
 import { messagesBetween, networkFees, txAt } from './helpers/tx';
 
 const code = (c: bigint) => Number(c);
-const EXCESSES = 0xd53276db;
 const CHANNEL_REFUND = 0x4000000c;
 const opOf = (body: Cell) => body.beginParse().loadUint(32);
 
@@ -1063,7 +1062,7 @@ describe('Channel', () => {
             expect(refundIn(r, channel.address).value).toBe(toNano('0.05') + bond);
             await expectRestitution(r, channel, toNano('0.15'), toNano('0.15'), 5n);
             expect(await cf.provider.getStake()).toBe(stake - toNano('0.15'));
-            let info = await channel.getInfo();
+            const info = await channel.getInfo();
             expect([info.settled, info.refundedAmount]).toEqual([toNano('0.3'), toNano('0.05')]);
             // The final receipt pays nothing more: the provider keeps 0.25 - 0.15 = 0.3 signed - 0.2 refunded.
             const closeR = await claim(channel, chain.resign({ final: true }));

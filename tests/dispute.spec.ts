@@ -164,7 +164,7 @@ describe('Disputes', () => {
                 requestHash: 1n,
                 modelHash: MODEL_A,
                 maxAmount: toNano('1'),
-                deadline: fx.blockchain.now! + 600,
+                deadline: fx.blockchain.now + 600,
             });
             r = await engaged.send(client.getSender(), { value }, { $$type: 'Dispute', queryId: 1n, reason: 0n, evidenceHash: 1n });
             expect(r.transactions).toHaveTransaction({ to: engaged.address, success: false, exitCode: code(ERR_BAD_STATE) });

@@ -112,6 +112,7 @@ describe('runners that crash', () => {
         market = await startMarket([{ name: 'alice' }]);
         const dir = path.join(market.dataRoot, 'alice');
         await market.providers.alice.node.close();
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-argument -- jest types its asymmetric matchers as any
         expect(() => JobStore.open(path.join(dir, 'jobs.sqlite'), { enclaveKey: Buffer.alloc(32, 7) })).toThrow(expect.objectContaining({ code: 'wrong-key' }));
     });
 });

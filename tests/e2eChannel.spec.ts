@@ -73,8 +73,7 @@ function signedOf(r: ChannelReceiptRecord): SignedChannelReceipt {
 }
 
 /** The raw rows of the runner's SQLite file: (seqno, count) per seqno of every opening. */
-function duplicateSeqnos(node: RunnerNode, dataRoot: string, name: string): unknown[] {
-    void node;
+function duplicateSeqnos(_node: RunnerNode, dataRoot: string, name: string): unknown[] {
     const db = new Database(path.join(dataRoot, name, 'jobs.sqlite'), { readonly: true });
     try {
         return db.prepare('SELECT channel, open_id, seqno, count(*) AS n FROM channel_receipts GROUP BY channel, open_id, seqno HAVING n > 1').all();
@@ -458,7 +457,8 @@ describe('the SDK checks every receipt', () => {
         const tampering: typeof fetch = async (input, init) => {
             const res = await fetch(input, init);
             const t = tamper;
-            if (!t || !String(input).endsWith('/requests') || !res.ok) return res;
+            const url = typeof input === 'string' ? input : 'url' in input ? input.url : input.href;
+            if (!t || !url.endsWith('/requests') || !res.ok) return res;
             tamper = undefined;
             return new Response(JSON.stringify(t((await res.json()) as ChannelAnswerJson)), { status: 200, headers: { 'content-type': 'application/json' } });
         };
@@ -471,6 +471,7 @@ describe('the SDK checks every receipt', () => {
             const s = signedChannelReceiptFromJson(a.receipt);
             return { ...a, receipt: signedChannelReceiptToJson({ receipt: s.receipt, signature: signHash(channelReceiptHash(s.receipt), randomKeyPair()) }) };
         };
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- jest types its asymmetric matchers as any
         await expect(channels.request(ch, question('two'))).rejects.toMatchObject({ code: 'bad-receipt', message: expect.stringContaining('not signed by the engaged enclave key') });
         expect(ch.requests).toHaveLength(1);
         expect(ch.rejected).toHaveLength(0);
@@ -487,6 +488,7 @@ describe('the SDK checks every receipt', () => {
             const skipped = buildChannelReceipt({ ...r, seqno: r.seqno + 1n });
             return { ...a, receipt: signedChannelReceiptToJson({ receipt: skipped, signature: mallory.node.tee.sign(channelReceiptHash(skipped)) }) };
         };
+        // eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- jest types its asymmetric matchers as any
         await expect(channels.request(ch, question('four'))).rejects.toMatchObject({ code: 'bad-receipt', message: expect.stringContaining('seqno 5 is not 4') });
         expect(ch.rejected).toHaveLength(1);
         expect((await channels.sync(ch))?.record.seqno).toBe(4n);

@@ -15,7 +15,6 @@ import {
     ERR_RECEIPT_MISMATCH,
     ERR_RECEIPT_TIME,
     ERR_WRONG_SENDER,
-    ESCROW_CLOSED_CANCELLED,
     ESCROW_CLOSED_EXPIRED,
     ESCROW_CLOSED_REFUSED,
     ESCROW_CLOSED_RELEASED,
@@ -212,9 +211,9 @@ describe('Escrow', () => {
             const r = await escrow.send(runner.getSender(), { value: TRIGGER }, { $$type: 'Refund', queryId: 1n });
             expect(r.transactions).toHaveTransaction({ to: escrow.address, success: false, exitCode: code(ERR_BAD_STATE) });
 
-            const { escrow: late } = await open({ deadline: fx.blockchain.now! + 100 });
-            fx.blockchain.now = fx.blockchain.now! + 101;
-            const r2 = await submit(late, receiptFor(late.address, { finishedAt: fx.blockchain.now! - 50 }));
+            const { escrow: late } = await open({ deadline: fx.blockchain.now + 100 });
+            fx.blockchain.now = fx.blockchain.now + 101;
+            const r2 = await submit(late, receiptFor(late.address, { finishedAt: fx.blockchain.now - 50 }));
             expect(r2.transactions).toHaveTransaction({ to: late.address, success: false, exitCode: code(ERR_RECEIPT_TIME) });
         });
     });

@@ -6,7 +6,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'fs';
 import { tmpdir } from 'os';
 import { join } from 'path';
 import { Address, beginCell, Cell, fromNano, toNano } from '@ton/core';
-import { Blockchain, SandboxContract, TreasuryContract } from '@ton/sandbox';
+import { SandboxContract, TreasuryContract } from '@ton/sandbox';
 import {
     ERR_BAD_TERMS,
     ERR_DEADLINE_NOT_PASSED,
@@ -23,7 +23,7 @@ import { Provider } from '../wrappers/Provider';
 import { parseReceipt, ReceiptFields, SignedReceipt, signedReceiptFromJson, signedReceiptToJson, signReceipt } from '../wrappers/receipt';
 import { Ed25519KeyPair } from '../wrappers/ed25519';
 import { deployFixture, Enclave, Fixture, MODEL_A, registerProvider, testKey } from './helpers/fixture';
-import { SandboxNetworkProvider, ScriptedAnswer, Script, runScript, expectFailure } from './helpers/sandboxNetworkProvider';
+import { runScript, expectFailure } from './helpers/sandboxNetworkProvider';
 import { messagesBetween } from './helpers/tx';
 import { InputError, parseDeadline, StateError, TransactionFailedError, UsageError } from '../scripts/lib/cli';
 import { run as openEscrow } from '../scripts/openEscrow';
@@ -276,7 +276,7 @@ describe('escrow scripts', () => {
             const { escrow } = await open(1n);
             const file = receiptFile(escrow.address);
             const sub = await runScript(submitReceipt, fx.blockchain, runner, [escrow.address.toString(), file]);
-            let info = await escrow.getInfo();
+            const info = await escrow.getInfo();
             expect(info.state).toBe(ESCROW_RECEIPTED);
             expect(info.amount).toBe(toNano('1.5'));
             expect(info.releaseAt).toBe(BigInt(now()) + fx.params.disputeWindow);

@@ -121,7 +121,7 @@ describe('gas table', () => {
         r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'AllowlistAdd', queryId: 1n, list: ALLOWLIST_MODEL, entry: 1n });
         r = await registry.send(governance.getSender(), { value: admin }, { $$type: 'AllowlistRevoke', queryId: 1n, list: ALLOWLIST_MODEL, entry: 1n });
         record('registry.allowlistRevoke', computeGas(txAt(r, registry.address)), GAS_REGISTRY_ADMIN);
-        blockchain.now = blockchain.now! + Number(fx.params.timelock);
+        blockchain.now = blockchain.now + Number(fx.params.timelock);
 
         const owner = await blockchain.treasury('alice');
         const enclave = testEnclave('alice');
@@ -193,7 +193,7 @@ describe('gas table', () => {
         const receipt = signReceipt(receiptFields(escrow.address, (await escrow.getInfo()).engageId), enclave.signing);
         res = await escrow.send(client.getSender(), { value: trigger }, submitReceiptMessage(receipt));
         record('escrow.submitReceipt', computeGas(txAt(res, escrow.address)), GAS_ESCROW_TRIGGER);
-        blockchain.now = blockchain.now! + Number(fx.params.disputeWindow);
+        blockchain.now = blockchain.now + Number(fx.params.disputeWindow);
         res = await escrow.send(client.getSender(), { value: trigger }, { $$type: 'Release', queryId: 0n });
         record('escrow.release', computeGas(txAt(res, escrow.address)), GAS_ESCROW_TRIGGER);
         record('provider.jobEnded.released', computeGas(txAt(res, providerAddress)), GAS_PROVIDER_JOB_ENDED);
@@ -327,7 +327,7 @@ describe('gas table', () => {
         record('provider.setPayoutAddress', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
         r = await provider.send(owner.getSender(), { value: admin }, { $$type: 'RequestUnbond', queryId: 1n });
         record('provider.requestUnbond', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
-        blockchain.now = blockchain.now! + Number(fx.params.unbondingPeriod);
+        blockchain.now = blockchain.now + Number(fx.params.unbondingPeriod);
         r = await provider.send(owner.getSender(), { value: admin }, { $$type: 'WithdrawStake', queryId: 1n });
         record('provider.withdrawStake', computeGas(txAt(r, providerAddress)), GAS_PROVIDER_SIMPLE);
 

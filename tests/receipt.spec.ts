@@ -113,7 +113,7 @@ describe('completion receipt', () => {
                     changed.amount = fields.amount === 0n ? 1n : fields.amount - 1n;
                     break;
                 default:
-                    changed[name] = (fields[name] as bigint) ^ 1n;
+                    changed[name] = fields[name] ^ 1n;
             }
             const tampered = { receipt: buildReceipt(changed), signature: signed.signature };
             const r = await escrow.send(client.getSender(), { value: toNano('0.05') }, submitReceiptMessage(tampered));

@@ -57,7 +57,6 @@ import {
     STATUS_NONE,
     STATUS_UNBONDING,
     ParamsSnapshot,
-    storeApplyAttestation,
     storeAttestationStatement,
     storeParamsSnapshot,
 } from '../wrappers/Registry';
@@ -572,7 +571,7 @@ describe('Registry', () => {
             expect(await provider.getServesModel(MODEL_A)).toBe(false);
             expect(info.snapshot!.protocolFeeBps).toBe(300n);
             expect(info.stake).toBe(fx.params.minProviderStake + extra);
-            expect(info.attestationValidUntil).toBe(BigInt(fx.blockchain.now! + 86400));
+            expect(info.attestationValidUntil).toBe(BigInt(fx.blockchain.now + 86400));
             expect((await fx.blockchain.getContract(provider.address)).balance).toBe(info.stake + PROVIDER_STORAGE_RESERVE);
         });
 

@@ -25,7 +25,7 @@ import { defaultParams, ParamsJson, paramsFromJson, paramsToJson } from '../wrap
 import { modelHash, SignedStatement, signedStatementToJson } from '../wrappers/attestation';
 import { exitCodeName } from '../wrappers/chrysalis';
 import { deployFixture, Fixture, registerProvider, sendRegister, signedFor, T0, testEnclave, MODEL_A } from './helpers/fixture';
-import { SandboxNetworkProvider, ScriptedAnswer, ScriptedUIError, Script, runScript, expectFailure } from './helpers/sandboxNetworkProvider';
+import { SandboxNetworkProvider, ScriptedAnswer, ScriptedUIError, runScript, expectFailure } from './helpers/sandboxNetworkProvider';
 import { FEE_MARGIN, InputError, StateError, TransactionFailedError, UsageError } from '../scripts/lib/cli';
 import { run as deployRegistry } from '../scripts/deployRegistry';
 import { run as registerProviderScript } from '../scripts/registerProvider';

@@ -979,9 +979,9 @@ describe('JobStore channel receipts', () => {
             });
             let out = '';
             let err = '';
-            child.stderr!.on('data', (c: Buffer) => (err += c.toString()));
+            child.stderr.on('data', (c: Buffer) => (err += c.toString()));
             const ready = new Promise<void>((resolve) => {
-                child.stdout!.on('data', (c: Buffer) => ((out += c.toString()), out.includes('ready') && resolve()));
+                child.stdout.on('data', (c: Buffer) => ((out += c.toString()), out.includes('ready') && resolve()));
                 child.on('close', () => resolve()); // a child that died early must not hang the test
             });
             const done = new Promise<{ inserted: number; conflicts: number }>((resolve, reject) =>
@@ -997,8 +997,8 @@ describe('JobStore channel receipts', () => {
         const b = run('B');
         await Promise.all([a.ready, b.ready]);
         // Ending stdin starts both at once and lets them exit when done.
-        a.child.stdin!.end('go\n');
-        b.child.stdin!.end('go\n');
+        a.child.stdin.end('go\n');
+        b.child.stdin.end('go\n');
         const [ra, rb] = await Promise.all([a.done, b.done]);
         expect(ra.inserted + rb.inserted).toBe(2 * COUNT);
         // The race happened: some records were refused and retried.

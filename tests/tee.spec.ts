@@ -162,7 +162,7 @@ describe('verifier service', () => {
             await fx.registry.send(fx.governance.getSender(), { value: toNano('0.05') }, { $$type: 'AllowlistAdd', queryId: 0n, list: ALLOWLIST_MEASUREMENT, entry: bufferToBigInt(measurement) });
             fx.blockchain.now = fx.blockchain.now! + Number(fx.params.timelock);
             const tee = SimulatedTee.open({ sealedPath: join(dir, 'e.sealed'), sealingKey: seed('sealing'), measurement, platform });
-            const now = fx.blockchain.now!;
+            const now = fx.blockchain.now;
             const nonce = randomBytes(32);
             const evidence = tee.attest(nonce, now);
             const verified = verifyEvidence(evidence, {

@@ -113,6 +113,10 @@ export async function startOpenAIStub(options: OpenAIStubOptions = {}): Promise<
                 res.writeHead(200, { 'content-type': 'application/json' });
                 res.end('<html>this is not json</html>');
                 return;
+            case 'ok':
+            case 'no-usage':
+            case 'too-many-tokens':
+                break; // answered below
         }
         if (!isChatBody(body)) {
             sendJson(res, 400, { error: { message: 'body must have messages and max_tokens' } });

@@ -61,6 +61,7 @@ export class ScriptedUI implements UIProvider {
         this.output.push(message);
     }
 
+    /* eslint-disable @typescript-eslint/require-await -- blueprint's UI is async: a missing or wrong scripted answer must reject, as a real prompt would, not throw synchronously */
     async prompt(message: string): Promise<boolean> {
         const answer = this.next('prompt', message);
         if (typeof answer === 'boolean') return answer;
@@ -107,6 +108,7 @@ export class ScriptedUI implements UIProvider {
         }
         return found;
     }
+    /* eslint-enable @typescript-eslint/require-await */
 
     setActionPrompt(message: string): void {
         this.actionPrompt = message;
@@ -212,6 +214,7 @@ export class SandboxNetworkProvider implements NetworkProvider {
         return this.blockchain.provider(address).getState();
     }
 
+    // eslint-disable-next-line @typescript-eslint/require-await -- async like the real provider's: a config that fails to parse rejects
     async getConfig(): Promise<ReturnType<typeof parseFullConfig>> {
         return parseFullConfig(loadConfigParamsAsSlice(this.blockchain.configBase64));
     }

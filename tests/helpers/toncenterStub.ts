@@ -205,7 +205,8 @@ export class ToncenterStub {
             start = list.findIndex((t) => t.lt === lt && t.hash.equals(hash));
             if (start < 0) throw new ToncenterStubError('stub: cursor transaction not found');
         }
-        const toLt = params.to_lt === undefined ? 0n : BigInt(String(params.to_lt));
+        const toLtParam = params.to_lt as string | number | undefined;
+        const toLt = toLtParam === undefined ? 0n : BigInt(String(toLtParam));
         const out: unknown[] = [];
         for (const t of list.slice(start)) {
             if (out.length >= limit || (toLt > 0n && t.lt <= toLt)) break;

@@ -11,7 +11,7 @@ export function computeGas(tx: BlockchainTransaction): bigint {
 /** The first transaction run by `address` in this result. */
 export function txAt(result: SendMessageResult, address: Address, nth = 0): BlockchainTransaction {
     const found = result.transactions.filter((tx) => tx.inMessage?.info.dest instanceof Address && tx.inMessage.info.dest.equals(address));
-    if (found.length <= nth) throw new Error(`no transaction #${nth} at ${address}`);
+    if (found.length <= nth) throw new Error(`no transaction #${nth} at ${address.toString()}`);
     return found[nth];
 }
 
