@@ -46,9 +46,10 @@
 //   least what the stake returned;
 // - the Provider's open-job count is back where it was.
 //
-// CHRYSALIS_FUZZ_RUNS=<n> runs more sequences (default 30); fast-check prints
-// the seed and the shrunk sequence of any failure. CHRYSALIS_FUZZ_STATS=1
-// prints how often each path ran.
+// 30 sequences with a fixed seed by default; CHRYSALIS_FUZZ_RUNS and
+// CHRYSALIS_FUZZ_SEED as in tests/helpers/fuzz.ts (`npm run fuzz` runs 200
+// with a random seed). fast-check prints the seed and the shrunk sequence of
+// any failure. CHRYSALIS_FUZZ_STATS=1 prints how often each path ran.
 import '@ton/test-utils';
 import fc from 'fast-check';
 import { Address, Cell, toNano } from '@ton/core';
@@ -97,8 +98,8 @@ import {
 import { messagesBetween } from './helpers/tx';
 import { ARBITER_SET, ARBITERS } from './helpers/dispute';
 import { testKey } from './helpers/fixture';
+import { fuzzSettings } from './helpers/fuzz';
 
-const RUNS = Number(process.env.CHRYSALIS_FUZZ_RUNS ?? 30);
 const BPS = 10_000n;
 const FRAC = 1_000_000;
 const OP_CHANNEL_CLOSED = 0x4000000a;
@@ -899,6 +900,7 @@ describe('Channel properties', () => {
 
     it('pays the provider no more than it signed and the client loses no more than that, whatever the sequence', async () => {
         let runs = 0;
+        const settings = fuzzSettings('channel property', 30);
         await fc.assert(
             fc.asyncProperty(runArb, async (spec) => {
                 const trace: string[] = [];
@@ -909,10 +911,10 @@ describe('Channel properties', () => {
                 }
                 runs += 1;
             }),
-            { numRuns: RUNS },
+            settings,
         );
-        expect(runs).toBeGreaterThanOrEqual(RUNS);
-        if (process.env.CHRYSALIS_FUZZ_STATS) console.log([...seen.entries()].sort().map(([k, n]) => `${String(n).padStart(5)}  ${k}`).join('\n'));
+        expect(runs).toBeGreaterThanOrEqual(settings.numRuns!);
+        if (process.env.CHRYSALIS_FUZZ_STATS) console.log([...seen.entries()].sort(([a], [b]) => a.localeCompare(b)).map(([k, n]) => `${String(n).padStart(5)}  ${k}`).join('\n'));
         // The sequences reached the paths that move money.
         for (const path of ['claim latest: accepted', 'claim paid something', 'dispute request: accepted', 'settle: accepted', 'top up: accepted']) {
             expect(seen.get(path) ?? 0).toBeGreaterThan(0);
@@ -978,7 +980,7 @@ describe('Channel properties', () => {
             seqno: 2n,
             outcome: VERDICT_CLIENT_WINS,
             slashAmount: 0n,
-            deadline: blockchain.now! + 3600,
+            deadline: blockchain.now + 3600,
             feeTo: arbiterFees.address,
         });
         const verdictResult = await channel.send(
@@ -996,7 +998,7 @@ describe('Channel properties', () => {
         const returned = stakeBefore - (await cf.provider.getStake()); // the slash was 0
         const trigger = await channel.getTriggerFee();
         await channel.send(cf.client.getSender(), { value: trigger }, { $$type: 'RequestChannelClose', queryId: 0n });
-        blockchain.now! += Number(eng.disputeWindow);
+        blockchain.now += Number(eng.disputeWindow);
         const settled = await channel.send(cf.client.getSender(), { value: trigger }, { $$type: 'SettleChannel', queryId: 0n });
         expect(settled.transactions).toHaveTransaction({ to: channel.address, success: true, endStatus: 'non-existing' });
         expect(chain.amount).toBe(toNano('0.3'));
