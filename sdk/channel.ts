@@ -23,6 +23,7 @@ import {
     ChannelReceipt,
     storeClaimChannel,
     storeDisputeChannelRequest,
+    storeExpireChannelDispute,
     storeOpenChannel,
     storeProveChannelEquivocation,
     storeRequestChannelClose,
@@ -466,6 +467,25 @@ export class ChannelClient {
         const after = await this.info(channel);
         if (!after.disputePending || after.lastDisputedSeqno !== seqno) throw new ChannelError('send-failed', 'the dispute was not accepted');
         return { evidence, evidenceHash, verdictBy: Number(after.verdictBy) };
+    }
+
+    /**
+     * No verdict came by verdictBy: ExpireChannelDispute refunds the disputed
+     * request with the bond (from the deposit, and what claims had already
+     * paid for it from the Provider's stake). Send it soon after verdictBy:
+     * the stake can leave once the Provider's jobsSettleBy has passed (at
+     * least JOB_SETTLE_GRACE, an hour, after the latest verdictBy), and a
+     * later expiry finds less of it. The sender pays the expiry fee.
+     */
+    async expireDispute(channel: PaymentChannel): Promise<SendReport> {
+        const info = await this.info(channel);
+        if (info.openId !== channel.openId || !info.disputePending) throw new ChannelError('not-disputable', 'no dispute of this channel awaits its verdict');
+        const now = await this.o.chain.now();
+        if (now <= Number(info.verdictBy)) throw new ChannelError('not-disputable', `the dispute can be expired after ${info.verdictBy}, not at ${now}`);
+        const fee = await Channel.fromAddress(channel.address).getExpireFee(this.o.chain.provider(channel.address));
+        const report = await this.send({ to: channel.address, value: fee, body: beginCell().store(storeExpireChannelDispute({ $$type: 'ExpireChannelDispute', queryId: 0n })).endCell() }, 'ExpireChannelDispute');
+        if ((await this.info(channel)).disputePending) throw new ChannelError('send-failed', 'the dispute was not expired');
+        return report;
     }
 
     /** Submits the arbiters' signed verdict on the channel's open dispute, with the fee a ClientWins verdict needs. */

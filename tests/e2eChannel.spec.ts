@@ -553,6 +553,34 @@ describe('disputing one request of a channel', () => {
         expect(settledBefore).toBe(answers[1].record.step.amount);
         expect(paid.reduce((a, b) => a + b, 0n)).toBe(ch.spent - answers[1].record.step.amount);
     });
+    it('a dispute no verdict answers: after verdictBy the client expires it and gets the request back with the bond, the part claims had paid from the stake', async () => {
+        market = await startMarket([{ name: 'bob', models: [new LazyModel()] }]);
+        const { channels, sdk, providers, chain, client } = market;
+        const bob = providers.bob;
+        const handle = await sdk.discover(bob.owner.address, bob.node.url);
+        const ch = await channels.openChannel(handle, { deposit: DEPOSIT, expiresInSeconds: 3600 });
+        for (const q of ['What is TON?', 'What is a channel?', 'What is a receipt?']) await channels.request(ch, question(q));
+        // Claimed through request 3: request 2 is paid for before it is disputed.
+        await channels.claim(ch, ch.requests[2].receipt);
+        expect((await channels.info(ch)).settled).toBe(ch.spent);
+        const disputed = ch.requests[1].step.amount;
+        const { verdictBy } = await channels.disputeRequest(ch, 2n, DISPUTE_REASONS.wrongOutput);
+        await expect(channels.expireDispute(ch)).rejects.toMatchObject({ code: 'not-disputable' });
+
+        chain.blockchain.now = verdictBy + 1;
+        await channels.expireDispute(ch);
+        const info = await channels.info(ch);
+        expect(info.disputePending).toBe(false);
+        // Nothing of it was unpaid, so the refund from the deposit is the bond alone; the stake returns the rest.
+        expect(await paymentsTo(market, client.address, ch.address, OP.channelRefund)).toEqual([info.engagement!.disputeBond]);
+        const restituted = await paymentsTo(market, client.address, bob.provider, OP.slashPayment);
+        expect(restituted).toHaveLength(1);
+        expect(restituted[0]).toBeGreaterThanOrEqual(disputed);
+        const p = await Provider.fromAddress(bob.provider).getInfo(chain.provider(bob.provider));
+        expect(p.stake).toBe(STAKE - disputed);
+        expect(p.disputesLost).toBe(0n); // a lapsed dispute is no verdict: no dispute is counted lost
+        await expect(channels.expireDispute(ch)).rejects.toMatchObject({ code: 'not-disputable' });
+    });
 });
 
 describe('the runner config', () => {

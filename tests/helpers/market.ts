@@ -118,5 +118,5 @@ export async function successfulCalls(chain: SandboxChain, escrow: Address, op: 
     });
 }
 
-export const OP = { submitReceipt: 0x30000003, release: 0x30000004, faultReward: 0x20000042, claimChannel: 0x40000003, channelPayment: 0x4000000b, channelRefund: 0x4000000c };
+export const OP = { submitReceipt: 0x30000003, release: 0x30000004, faultReward: 0x20000042, claimChannel: 0x40000003, channelPayment: 0x4000000b, channelRefund: 0x4000000c, slashPayment: 0x20000043 };
 
