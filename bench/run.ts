@@ -1,6 +1,8 @@
 // `npm run bench`: gas and fees of one whole escrow lifecycle (open, engage,
 // receipt, release) on @ton/sandbox, printed as a table and written to
-// bench/results.json as {name, value, unit, config} entries.
+// bench/results.json as {name, value, unit, config} entries; then the gas
+// and fee tables of README.md and docs/SPEC.md are rendered from it
+// (bench/tables.ts, as `npm run tables` does).
 //
 // Configs: "sandbox" is @ton/sandbox 0.41's default (400 nanoton/gas on the
 // basechain); "mainnet" is the config committed in bench/mainnet-config.json
@@ -33,6 +35,7 @@ import { basechainGasPrice, loadMainnetConfig } from './mainnetConfig';
 import { measureReceiptRates } from './receiptRate';
 import { formatE2eReport, measureRunnerEndToEnd } from './runnerE2e';
 import { feePerRequest, formatChannelFees, gasPerRequest, measureChannelFees } from './channelFees';
+import { updateDocuments } from './tables';
 
 interface Result {
     name: string;
@@ -212,6 +215,9 @@ async function main() {
     const out = path.join(__dirname, 'results.json');
     writeFileSync(out, JSON.stringify(results, null, 2) + '\n');
     console.log(`wrote ${path.relative(process.cwd(), out)}`);
+    // The gas and fee tables of README.md and docs/SPEC.md follow the new figures (bench/tables.ts).
+    const rewritten = updateDocuments({ check: false });
+    console.log(rewritten.length > 0 ? `rewrote the gas and fee tables in ${rewritten.join(', ')}` : 'gas and fee tables already up to date');
 }
 
 main().catch((e: unknown) => {
