@@ -294,9 +294,12 @@ describe('gas table', () => {
         record('provider.restituteFromChannel', computeGas(txAt(res, providerAddress, 0)), GAS_PROVIDER_RESTITUTE);
         record('provider.slashFromChannel', computeGas(txAt(res, providerAddress, 1)), GAS_PROVIDER_SLASH);
         chain.serve(toNano('0.1'));
+        // Claimed before its dispute too: the expiry also asks the Provider for restitution (its worst case).
+        await ch.send(client.getSender(), { value: claimFee }, claimChannelMessage(chain.steps[6].signed));
         res = await ch.send(client.getSender(), { value: disputeValue }, disputeChannelRequestMessage(chain.steps[6].signed, chain.steps[6].step, 1, 7n));
         blockchain.now = Number((await ch.getInfo()).verdictBy) + 1;
         res = await ch.send(client.getSender(), { value: await ch.getExpireFee() }, { $$type: 'ExpireChannelDispute', queryId: 0n });
+        expect(res.transactions).toHaveTransaction({ from: ch.address, to: providerAddress, success: true });
         record('channel.expireDispute', computeGas(txAt(res, ch.address)), GAS_CHANNEL_TRIGGER);
         // (past closeBy now) settle closes it and tells the Provider.
         res = await ch.send(client.getSender(), { value: channelTrigger }, { $$type: 'SettleChannel', queryId: 0n });
