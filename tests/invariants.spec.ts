@@ -126,6 +126,8 @@ const actor = fc.integer({ min: 0, max: 3 });
 /** True one time in five; shrinks to false. */
 const rare = fc.nat({ max: 4 }).map((n) => n === 4);
 const index = fc.nat({ max: 40 });
+/** An index meaning the escrow opened last (for the steps of a 'job'). */
+const NEWEST = -1;
 /** A registered Provider six times in seven; else the address with none. */
 const providerIndex = fc.oneof({ arbitrary: fc.nat({ max: PROVIDERS - 1 }), weight: 6 }, { arbitrary: fc.constant(PROVIDERS), weight: 1 });
 /** A job length within maxJobDuration five times in six. */
@@ -135,6 +137,7 @@ const timeJump = fc.oneof({ arbitrary: fc.nat({ max: 3 }), weight: 4 }, { arbitr
 
 type Op =
     | { k: 'open'; client: number; provider: number; amount: number; length: number; underpay: boolean }
+    | { k: 'job'; client: number; provider: number; amount: number; pct: number; dispute: 'none' | 'providerWins' | 'clientWins'; slash: number }
     | { k: 'receipt'; e: number; pct: number; forged: boolean; by: number }
     | { k: 'release'; e: number; by: number }
     | { k: 'refund'; e: number; by: number }
@@ -157,6 +160,19 @@ type Op =
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
     { arbitrary: fc.record({ k: fc.constant('open' as const), client: fc.nat({ max: CLIENTS - 1 }), provider: providerIndex, amount: fc.nat({ max: 2 }), length: jobLength, underpay: rare }), weight: 6 },
+    {
+        // A whole job at once (open, receipt, and maybe a dispute and its verdict), so that deep paths come up in every run.
+        arbitrary: fc.record({
+            k: fc.constant('job' as const),
+            client: fc.nat({ max: CLIENTS - 1 }),
+            provider: fc.nat({ max: PROVIDERS - 1 }),
+            amount: fc.nat({ max: 2 }),
+            pct: fc.integer({ min: 0, max: 100 }),
+            dispute: fc.constantFrom('none' as const, 'providerWins' as const, 'clientWins' as const),
+            slash: fc.nat({ max: 2 }),
+        }),
+        weight: 3,
+    },
     { arbitrary: fc.record({ k: fc.constant('receipt' as const), e: index, pct: fc.integer({ min: 0, max: 120 }), forged: rare, by: actor }), weight: 8 },
     { arbitrary: fc.record({ k: fc.constant('release' as const), e: index, by: actor }), weight: 3 },
     { arbitrary: fc.record({ k: fc.constant('refund' as const), e: index, by: actor }), weight: 2 },
@@ -210,9 +226,9 @@ interface EscrowModel {
     amount: bigint;
     releaseAt: number;
     verdictBy: number;
-    /** EscrowPayment value seen leaving this escrow, and what the model says it owes. */
-    paid: bigint;
-    owed: bigint;
+    /** EscrowPayment values seen leaving this escrow, by recipient, and what the model says it owes each. */
+    paid: Payments;
+    owed: Payments;
 }
 
 type ChannelState = 'active' | 'closing' | 'closed';
@@ -227,9 +243,17 @@ interface ChannelModel {
     settled: bigint;
     seqno: bigint;
     closeBy: number;
-    /** ChannelPayment value seen leaving this channel. */
-    paid: bigint;
+    /** ChannelPayment values seen leaving this channel, by recipient, and what the model says its claims owe each. */
+    paid: Payments;
+    owed: Payments;
 }
+
+/** Nanoton by recipient (raw address). */
+type Payments = Map<string, bigint>;
+const credit = (to: Payments, address: Address, amount: bigint) => {
+    if (amount > 0n) to.set(address.toRawString(), (to.get(address.toRawString()) ?? 0n) + amount);
+};
+const total = (payments: Payments) => [...payments.values()].reduce((a, b) => a + b, 0n);
 
 /** What a step is expected to do at its target: succeed, or fail with this exit code. */
 type Expect = { ok: true } | { exit: bigint };
@@ -287,6 +311,8 @@ describe('Invariants across contracts (fast-check)', () => {
         const params = fx.params;
         const minStake = params.minProviderStake;
         const bond = params.disputeBond;
+        const arbiterFee = (bond * params.arbiterFeeBps) / 10000n;
+        const protocolFee = (amount: bigint) => (amount * params.protocolFeeBps) / 10000n;
 
         // Balances as last seen, for conservation; an account first touched now had what the snapshot held (or nothing).
         const initial = new Map(base.contracts.map((c) => [c.address.toRawString(), c.account.account?.storage.balance.coins ?? 0n]));
@@ -358,11 +384,11 @@ describe('Invariants across contracts (fast-check)', () => {
                     if (op === OP_ESCROW_PAYMENT) {
                         const e = escrows.find((x) => x.contract.address.equals(from));
                         expect(e).toBeDefined();
-                        e!.paid += msg.info.value.coins;
+                        credit(e!.paid, msg.info.dest, msg.info.value.coins);
                     } else if (op === OP_CHANNEL_PAYMENT) {
                         const c = channels.find((x) => x.contract.address.equals(from));
                         expect(c).toBeDefined();
-                        c!.paid += msg.info.value.coins;
+                        credit(c!.paid, msg.info.dest, msg.info.value.coins);
                     }
                 }
             }
@@ -431,6 +457,7 @@ describe('Invariants across contracts (fast-check)', () => {
          * that is still open (so wrong-state refusals are too).
          */
         const pick = <T extends { state: string }>(list: T[], i: number, fits: (x: T) => boolean = () => true): T | undefined => {
+            if (i === NEWEST) return list.length === 0 || list[list.length - 1].state === 'closed' ? undefined : list[list.length - 1];
             const fitting = list.filter((x) => x.state !== 'closed' && fits(x));
             if (i % 3 !== 0 && fitting.length > 0) return fitting[i % fitting.length];
             const open = list.filter((x) => x.state !== 'closed');
@@ -470,8 +497,8 @@ describe('Invariants across contracts (fast-check)', () => {
                         amount: 0n,
                         releaseAt: 0,
                         verdictBy: 0,
-                        paid: 0n,
-                        owed: 0n,
+                        paid: new Map(),
+                        owed: new Map(),
                     };
                     escrows.push(e);
                     if (answer === 0n) {
@@ -480,6 +507,17 @@ describe('Invariants across contracts (fast-check)', () => {
                         // Refused (or bounced off the empty address): closed at once, everything back.
                         expectEscrowClosed(r, e, ESCROW_CLOSED_REFUSED, answer ?? 0n, maxAmount);
                     }
+                    return;
+                }
+                case 'job': {
+                    await apply({ k: 'open', client: op.client, provider: op.provider, amount: op.amount, length: 1, underpay: false });
+                    await checkInvariants();
+                    await apply({ k: 'receipt', e: NEWEST, pct: op.pct, forged: false, by: 3 });
+                    if (op.dispute === 'none') return;
+                    await checkInvariants();
+                    await apply({ k: 'dispute', e: NEWEST, stranger: false, underpay: false });
+                    await checkInvariants();
+                    await apply({ k: 'verdict', e: NEWEST, clientWins: op.dispute === 'clientWins', slash: op.slash, quorum: true });
                     return;
                 }
                 case 'receipt': {
@@ -594,7 +632,9 @@ describe('Invariants across contracts (fast-check)', () => {
                         slashStake(p, slashAmount);
                         expectEscrowClosed(r, e, ESCROW_CLOSED_CLIENT_WON, 0n, e.maxAmount + bond);
                     } else {
-                        e.owed += bond; // its shares: the arbiters' fee and the rest to the payout
+                        // The bond's shares: the arbiters' fee, and the rest to the payout.
+                        credit(e.owed, feeTo.address, arbiterFee);
+                        credit(e.owed, e.provider.payout, bond - arbiterFee);
                         released(r, e);
                     }
                     return;
@@ -678,7 +718,8 @@ describe('Invariants across contracts (fast-check)', () => {
                         settled: 0n,
                         seqno: 0n,
                         closeBy: expiresAt + Number(params.disputeWindow),
-                        paid: 0n,
+                        paid: new Map(),
+                        owed: new Map(),
                     };
                     channels.push(c);
                     if (answer === 0n) engaged(p!, expiresAt);
@@ -720,7 +761,11 @@ describe('Invariants across contracts (fast-check)', () => {
                     );
                     if (!('ok' in expected)) return;
                     c.seqno = seqno;
-                    c.settled = amount > c.settled ? amount : c.settled;
+                    // A claim pays what the receipt adds to what was settled: to the payout, less the protocol fee to the treasury.
+                    const due = amount > c.settled ? amount - c.settled : 0n;
+                    credit(c.owed, c.provider.payout, due - protocolFee(due));
+                    credit(c.owed, params.treasury, protocolFee(due));
+                    c.settled += due;
                     if (op.which === 'final') {
                         c.provider.openJobs -= 1n;
                         c.provider.completed += 1n;
@@ -809,7 +854,8 @@ describe('Invariants across contracts (fast-check)', () => {
         }
 
         function released(r: SendMessageResult, e: EscrowModel) {
-            e.owed += e.amount;
+            credit(e.owed, e.provider.payout, e.amount - protocolFee(e.amount));
+            credit(e.owed, params.treasury, protocolFee(e.amount));
             e.provider.openJobs -= 1n;
             e.provider.completed += 1n;
             expectEscrowClosed(r, e, ESCROW_CLOSED_RELEASED, 0n, e.maxAmount - e.amount);
@@ -889,17 +935,18 @@ describe('Invariants across contracts (fast-check)', () => {
                     expect(account.balance).toBe(0n);
                     expect(account.accountState?.type).not.toBe('active');
                     // Paid exactly once: the receipt's amount (and a ProviderWins verdict's bond) or nothing.
-                    expect(e.paid).toBe(e.owed);
+                    expect(e.paid).toEqual(e.owed);
                     continue;
                 }
                 const state = { engaged: 2n, receipted: 3n, disputed: 4n }[e.state];
                 expect(await e.contract.getState()).toBe(state);
                 expect(account.balance).toBeGreaterThanOrEqual(e.maxAmount);
-                expect(e.paid).toBe(0n);
+                expect(e.paid.size).toBe(0);
             }
             for (const c of channels) {
                 const account = await blockchain.getContract(c.contract.address);
-                expect(c.paid).toBe(c.settled);
+                expect(c.paid).toEqual(c.owed);
+                expect(total(c.paid)).toBe(c.settled);
                 expect(c.settled).toBeLessThanOrEqual(c.deposit);
                 expect(c.settled).toBeLessThanOrEqual(c.chain.amount);
                 if (c.state === 'closed') {
