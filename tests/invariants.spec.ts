@@ -40,7 +40,7 @@
 // (`npm run fuzz` runs 200 sequences with a random seed).
 import '@ton/test-utils';
 import fc from 'fast-check';
-import { Address, beginCell, toNano } from '@ton/core';
+import { Address, beginCell, Cell, toNano } from '@ton/core';
 import { Blockchain, BlockchainSnapshot, SandboxContract, SendMessageResult, TreasuryContract } from '@ton/sandbox';
 import {
     ERR_ALREADY_PROVEN,
@@ -395,35 +395,31 @@ describe('Invariants across contracts (fast-check)', () => {
             return r;
         }
 
-        /** The one EscrowClosed `e` sent its client in `r`, checked against the outcome and the least it must return. */
-        function expectEscrowClosed(r: SendMessageResult, e: EscrowModel, outcome: bigint, reason: bigint, atLeast: bigint) {
+        /** The one close message (EscrowClosed or ChannelClosed, by `op`) `from` sent in `r`: to its client, with at least `atLeast`. */
+        function closeMessage(r: SendMessageResult, from: Address, op: number, client: Address, atLeast: bigint): Cell {
             const closes = r.transactions.flatMap((tx) =>
-                [...tx.outMessages.values()].filter(
-                    (m) => m.info.type === 'internal' && m.info.src.equals(e.contract.address) && m.body.beginParse().loadUint(32) === OP_ESCROW_CLOSED,
+                [...tx.outMessages.values()].flatMap((m) =>
+                    m.info.type === 'internal' && m.info.src.equals(from) && m.body.beginParse().loadUint(32) === op ? [{ info: m.info, body: m.body }] : [],
                 ),
             );
             expect(closes).toHaveLength(1);
-            const msg = closes[0];
-            if (msg.info.type !== 'internal') throw new Error('unreachable');
-            expect(msg.info.dest.equals(e.client.address)).toBe(true);
-            const closed = loadEscrowClosed(msg.body.beginParse());
+            const [{ info, body }] = closes;
+            expect(info.dest.equals(client)).toBe(true);
+            expect(info.value.coins).toBeGreaterThanOrEqual(atLeast);
+            return body;
+        }
+
+        /** `e` closed in `r` with this outcome, returning its client at least `atLeast`. */
+        function expectEscrowClosed(r: SendMessageResult, e: EscrowModel, outcome: bigint, reason: bigint, atLeast: bigint) {
+            const closed = loadEscrowClosed(closeMessage(r, e.contract.address, OP_ESCROW_CLOSED, e.client.address, atLeast).beginParse());
             expect([closed.outcome, closed.reason]).toEqual([outcome, reason]);
-            expect(msg.info.value.coins).toBeGreaterThanOrEqual(atLeast);
             e.state = 'closed';
         }
 
+        /** `c` closed in `r` with this outcome, returning its client at least what it had not settled. */
         function expectChannelClosed(r: SendMessageResult, c: ChannelModel, outcome: bigint, reason: bigint) {
-            const closes = r.transactions.flatMap((tx) =>
-                [...tx.outMessages.values()].filter(
-                    (m) => m.info.type === 'internal' && m.info.src.equals(c.contract.address) && m.body.beginParse().loadUint(32) === OP_CHANNEL_CLOSED,
-                ),
-            );
-            expect(closes).toHaveLength(1);
-            const msg = closes[0];
-            if (msg.info.type !== 'internal') throw new Error('unreachable');
-            const closed = loadChannelClosed(msg.body.beginParse());
+            const closed = loadChannelClosed(closeMessage(r, c.contract.address, OP_CHANNEL_CLOSED, c.client.address, c.deposit - c.settled).beginParse());
             expect([closed.outcome, closed.reason]).toEqual([outcome, reason]);
-            expect(msg.info.value.coins).toBeGreaterThanOrEqual(c.deposit - c.settled);
             c.state = 'closed';
         }
 
