@@ -3,6 +3,8 @@
 // - CHRYSALIS_FUZZ_RUNS=<n>   runs per property (each suite has its own default,
 //                             small enough for CI; `npm run fuzz` sets 200).
 // - CHRYSALIS_FUZZ_SEED=<n>   replays a seed; `random` draws a new one.
+// - CHRYSALIS_FUZZ_SHRINK=0   reports the first failing sequence as found, without
+//                             shrinking it (shrinking replays the sandbox many times).
 //
 // Without CHRYSALIS_FUZZ_SEED the seed is fixed, so `npm test` (and CI) runs
 // the same sequences every time: a red CI run is a real failure that replays
@@ -26,5 +28,5 @@ export function fuzzSettings(suite: string, defaultRuns: number): fc.Parameters<
     }
     // stdout directly: jest's console adds a stack line to every message.
     process.stdout.write(`${suite}: ${runs} runs, seed ${seed} (replay: CHRYSALIS_FUZZ_SEED=${seed} CHRYSALIS_FUZZ_RUNS=${runs})\n`);
-    return { numRuns: runs, seed };
+    return { numRuns: runs, seed, endOnFailure: process.env.CHRYSALIS_FUZZ_SHRINK === '0' };
 }
